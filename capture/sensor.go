@@ -1,0 +1,168 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/flowhound/flowhound/capture/pcapfile"
+	"github.com/flowhound/flowhound/flow"
+)
+
+// Config configures a Sensor.
+type Config struct {
+	Table TableConfig
+	// Dedup, when positive, drops frames identical to one seen within this
+	// much packet time (SPAN sessions mirroring both directions).
+	Dedup time.Duration
+}
+
+// Stats summarises a sensor run.
+type Stats struct {
+	Packets    uint64 // frames read
+	Bytes      uint64 // their wire length
+	Duplicates uint64 // frames dropped by de-duplication
+	// DecodeErrors counts frames by decode problem; frames with a problem
+	// are still counted into a flow when their IP header was readable.
+	DecodeErrors [numErrorKinds]uint64
+	Table        TableStats
+	// FileErrors are the capture files that ended early, in order.
+	FileErrors []error
+	First      time.Time // first packet time
+	Last       time.Time // last packet time
+}
+
+// DecodeErrorTotal is the sum of DecodeErrors.
+func (s *Stats) DecodeErrorTotal() uint64 {
+	var n uint64
+	for _, c := range s.DecodeErrors {
+		n += c
+	}
+	return n
+}
+
+// DecodeErrorsByKind returns the non-zero decode error counts by kind name.
+func (s *Stats) DecodeErrorsByKind() map[string]uint64 {
+	m := map[string]uint64{}
+	for k, c := range s.DecodeErrors {
+		if c > 0 {
+			m[ErrorKind(k).String()] = c
+		}
+	}
+	return m
+}
+
+// Sensor is the single-threaded packet path: decode, optional
+// de-duplication, flow table. It is not safe for concurrent use.
+type Sensor struct {
+	dec   *Decoder
+	table *Table
+	dd    *dedup
+	stats Stats
+	first int64
+	last  int64
+}
+
+// NewSensor returns a sensor that calls emit for every flow record (the
+// record is reused after emit returns).
+func NewSensor(cfg Config, emit func(*flow.Record)) *Sensor {
+	s := &Sensor{dec: NewDecoder(), table: NewTable(cfg.Table, emit)}
+	if cfg.Dedup > 0 {
+		s.dd = newDedup(int64(cfg.Dedup))
+	}
+	return s
+}
+
+// Packet processes one captured frame. It does not allocate in the steady
+// state (packets of known flows).
+func (s *Sensor) Packet(p *pcapfile.Packet) {
+	st := &s.stats
+	st.Packets++
+	st.Bytes += uint64(p.WireLen)
+	if s.first == 0 || p.Timestamp < s.first {
+		s.first = p.Timestamp
+	}
+	if p.Timestamp > s.last {
+		s.last = p.Timestamp
+	}
+	if s.dd != nil && s.dd.seen(p.Data, p.Timestamp) {
+		st.Duplicates++
+		return
+	}
+	d, err := s.dec.Decode(p.Data, uint16(p.LinkType), p.WireLen)
+	if err != nil {
+		if de, ok := err.(*DecodeError); ok {
+			st.DecodeErrors[de.kind]++
+		}
+	}
+	if d.HasIP {
+		s.table.Add(d, p.Timestamp, p.WireLen)
+	}
+}
+
+// Run reads src to its end, then flushes every open flow. A capture file
+// that ends in error is recorded in Stats.FileErrors and reading goes on
+// with the next file; Run returns the first such error (wrapped in
+// ErrIncomplete) after flushing, so nothing read is lost. Cancelling ctx
+// stops reading, flushes and returns ctx.Err().
+func (s *Sensor) Run(ctx context.Context, src interface {
+	Next(*pcapfile.Packet) error
+}) error {
+	var p pcapfile.Packet
+	var n int
+	for {
+		err := src.Next(&p)
+		if err == nil {
+			s.Packet(&p)
+			if n++; n&0xffff == 0 && ctx.Err() != nil {
+				s.Flush()
+				return ctx.Err()
+			}
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		s.stats.FileErrors = append(s.stats.FileErrors, err)
+		var fe *pcapfile.Error
+		if !errors.As(err, &fe) {
+			break // not a per-file problem: the source cannot go on
+		}
+	}
+	s.Flush()
+	if len(s.stats.FileErrors) > 0 {
+		return &IncompleteError{Errs: s.stats.FileErrors}
+	}
+	return nil
+}
+
+// IncompleteError says that some input could not be read to its end. Every
+// packet before each problem was processed and its flows emitted.
+type IncompleteError struct{ Errs []error }
+
+func (e *IncompleteError) Error() string {
+	msg := e.Errs[0].Error()
+	if len(e.Errs) > 1 {
+		msg += " (and " + strconv.Itoa(len(e.Errs)-1) + " more)"
+	}
+	return msg
+}
+
+// Unwrap returns the individual errors.
+func (e *IncompleteError) Unwrap() []error { return e.Errs }
+
+// Flush emits every open flow as final.
+func (s *Sensor) Flush() { s.table.Flush() }
+
+// Stats returns the counters so far.
+func (s *Sensor) Stats() Stats {
+	st := s.stats
+	st.Table = s.table.Stats()
+	if s.first != 0 {
+		st.First = time.Unix(0, s.first).UTC()
+		st.Last = time.Unix(0, s.last).UTC()
+	}
+	return st
+}

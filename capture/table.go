@@ -1,0 +1,444 @@
+package capture
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flowhound/flowhound/flow"
+)
+
+// TableConfig sets the flow table's limits and timers. Zero values take the
+// defaults of DefaultTableConfig.
+type TableConfig struct {
+	// MaxFlows bounds the flows tracked at once; when full, the least
+	// recently active flow is evicted (emitted) to make room.
+	MaxFlows int
+	// Idle timeouts per protocol state, in packet time.
+	TCPTimeout        time.Duration // established or mid-stream TCP
+	TCPAttemptTimeout time.Duration // TCP that never got past the SYN
+	TCPCloseGrace     time.Duration // after both FINs or a RST
+	UDPTimeout        time.Duration
+	ICMPTimeout       time.Duration
+	OtherTimeout      time.Duration
+	// ActiveTimeout is how often a long-lived flow emits an interim record.
+	ActiveTimeout time.Duration
+	// HomeNets decides local_orig/local_resp. Nil means flow.DefaultHomeNets.
+	HomeNets *flow.Networks
+	// Seed randomises the hash; 0 picks one from the clock.
+	Seed uint64
+}
+
+// DefaultTableConfig returns timers close to Zeek's defaults.
+func DefaultTableConfig() TableConfig {
+	return TableConfig{
+		MaxFlows:          1 << 20,
+		TCPTimeout:        5 * time.Minute,
+		TCPAttemptTimeout: 30 * time.Second,
+		TCPCloseGrace:     5 * time.Second,
+		UDPTimeout:        time.Minute,
+		ICMPTimeout:       time.Minute,
+		OtherTimeout:      time.Minute,
+		ActiveTimeout:     5 * time.Minute,
+	}
+}
+
+func (c *TableConfig) fill() {
+	def := DefaultTableConfig()
+	set := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = def.MaxFlows
+	}
+	set(&c.TCPTimeout, def.TCPTimeout)
+	set(&c.TCPAttemptTimeout, def.TCPAttemptTimeout)
+	set(&c.TCPCloseGrace, def.TCPCloseGrace)
+	set(&c.UDPTimeout, def.UDPTimeout)
+	set(&c.ICMPTimeout, def.ICMPTimeout)
+	set(&c.OtherTimeout, def.OtherTimeout)
+	set(&c.ActiveTimeout, def.ActiveTimeout)
+	if c.HomeNets == nil {
+		c.HomeNets = flow.DefaultHomeNets()
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano()) | 1
+	}
+}
+
+// Timeout classes: each has its own idle list, ordered by last activity.
+const (
+	classTCP = iota
+	classTCPAttempt
+	classTCPClosed
+	classUDP
+	classICMP
+	classOther
+	numClasses
+)
+
+// TableStats counts what the table did.
+type TableStats struct {
+	Packets     uint64 // packets counted into flows
+	Flows       uint64 // flows created
+	Records     uint64 // final records emitted
+	Interim     uint64 // interim records emitted
+	Evicted     uint64 // flows emitted early because the table was full
+	Active      int    // flows tracked now
+	Fragments   uint64 // non-first fragments seen
+	FragOrphans uint64 // non-first fragments whose first fragment never came
+}
+
+// Table is a bidirectional flow table driven by packet time. It is not safe
+// for concurrent use: run one per worker and shard packets by the symmetric
+// flow hash.
+type Table struct {
+	cfg      TableConfig
+	timeouts [numClasses]int64
+	active   int64
+
+	slots []slot
+	mask  uint64
+	flows []flowState // index 0 is unused so that 0 means "none"
+	free  []uint32
+
+	lists      [numClasses]list
+	activeList list
+
+	now       int64 // highest packet time seen, ns
+	nextSweep int64
+
+	frags fragTable
+
+	emit  func(*flow.Record)
+	rec   flow.Record
+	hist  [32]byte
+	stats TableStats
+}
+
+type slot struct {
+	tag uint32 // high half of the hash, to skip most key compares
+	idx uint32
+}
+
+// list is an intrusive doubly linked list threaded through flowState.
+type list struct{ head, tail uint32 }
+
+// NewTable returns a table that calls emit for every record. The record
+// passed to emit is reused: copy what must outlive the call.
+func NewTable(cfg TableConfig, emit func(*flow.Record)) *Table {
+	cfg.fill()
+	t := &Table{cfg: cfg, emit: emit}
+	t.timeouts = [numClasses]int64{
+		classTCP:        int64(cfg.TCPTimeout),
+		classTCPAttempt: int64(cfg.TCPAttemptTimeout),
+		classTCPClosed:  int64(cfg.TCPCloseGrace),
+		classUDP:        int64(cfg.UDPTimeout),
+		classICMP:       int64(cfg.ICMPTimeout),
+		classOther:      int64(cfg.OtherTimeout),
+	}
+	t.active = int64(cfg.ActiveTimeout)
+	initial := 1024
+	if cfg.MaxFlows < initial {
+		initial = cfg.MaxFlows
+	}
+	t.flows = make([]flowState, 1, initial+1)
+	t.slots = make([]slot, slotsFor(initial))
+	t.mask = uint64(len(t.slots) - 1)
+	t.frags.init()
+	return t
+}
+
+// slotsFor returns a power of two at least twice n, so the load factor of
+// the open-addressing index stays at or below one half.
+func slotsFor(n int) int {
+	s := 16
+	for s < 2*n {
+		s <<= 1
+	}
+	return s
+}
+
+// Stats returns the counters so far.
+func (t *Table) Stats() TableStats {
+	s := t.stats
+	s.Active = len(t.flows) - 1 - len(t.free)
+	return s
+}
+
+// FlowStateSize is the bytes of table memory per tracked flow: the state
+// itself plus its share of the index at the maximum load factor. Extra
+// application and tunnel details are allocated only for flows that have
+// them.
+const FlowStateSize = int(unsafeSizeofFlowState) + 2*8
+
+// Add counts one decoded packet, sent at ts (ns since epoch) with frame
+// length wireLen, into its flow. Packets without an IP header are ignored.
+func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
+	if !d.HasIP {
+		return
+	}
+	if ts > t.now {
+		t.now = ts
+		if ts >= t.nextSweep {
+			t.sweep()
+		}
+	}
+	if d.Frag && d.FragOffset != 0 {
+		t.addFragment(d, ts, wireLen)
+		return
+	}
+	k, fromA := makeKey(d)
+	if !d.HasPorts {
+		k.pa, k.pb = 0, 0
+	}
+	h := k.hash(t.cfg.Seed)
+	idx := t.lookup(&k, h)
+	if idx != 0 {
+		f := &t.flows[idx]
+		if f.class == classTCPClosed && d.Proto == 6 && d.TCPFlags&(flagSYN|flagACK) == flagSYN {
+			// A new SYN on a finished connection: port reuse, a new flow.
+			t.finish(idx, true)
+			idx = 0
+		}
+	}
+	if idx == 0 {
+		idx = t.insert(&k, h, d, fromA, ts)
+	}
+	f := &t.flows[idx]
+	side := 1
+	if fromA {
+		side = 0
+	}
+	f.update(d, side, ts, wireLen)
+	if d.Frag {
+		t.frags.put(d, idx, f.gen, fromA, ts)
+	}
+	if cls := f.timeoutClass(); cls != f.class || t.lists[cls].tail != idx {
+		t.unlink(&t.lists[f.class], idx)
+		f.class = cls
+		t.append(&t.lists[cls], idx)
+	}
+	t.stats.Packets++
+}
+
+func (t *Table) lookup(k *flowKey, h uint64) uint32 {
+	tag := uint32(h >> 32)
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s.idx == 0 {
+			return 0
+		}
+		if s.tag == tag && t.flows[s.idx].key == *k {
+			return s.idx
+		}
+	}
+}
+
+func (t *Table) insert(k *flowKey, h uint64, d *Decoded, fromA bool, ts int64) uint32 {
+	if t.Stats().Active >= t.cfg.MaxFlows {
+		t.evictOne()
+	}
+	var idx uint32
+	if n := len(t.free); n > 0 {
+		idx = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.flows = append(t.flows, flowState{})
+		idx = uint32(len(t.flows) - 1)
+		if 2*len(t.flows) > len(t.slots) {
+			t.grow()
+		}
+	}
+	f := &t.flows[idx]
+	gen := f.gen + 1
+	*f = flowState{key: *k, hash: h, first: ts, last: ts, lastEmit: ts, gen: gen}
+	f.init(d, fromA)
+	f.class = f.timeoutClass()
+	t.append(&t.lists[f.class], idx)
+	t.append(&t.activeList, idx)
+	t.place(h, idx)
+	t.stats.Flows++
+	return idx
+}
+
+func (t *Table) place(h uint64, idx uint32) {
+	i := h & t.mask
+	for t.slots[i].idx != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = slot{tag: uint32(h >> 32), idx: idx}
+}
+
+func (t *Table) grow() {
+	t.slots = make([]slot, len(t.slots)*2)
+	t.mask = uint64(len(t.slots) - 1)
+	for i := 1; i < len(t.flows); i++ {
+		if t.flows[i].live {
+			t.place(t.flows[i].hash, uint32(i))
+		}
+	}
+}
+
+// remove deletes idx from the index with backward-shift deletion, so that
+// lookups never need tombstones.
+func (t *Table) remove(idx uint32) {
+	f := &t.flows[idx]
+	i := f.hash & t.mask
+	for t.slots[i].idx != idx {
+		i = (i + 1) & t.mask
+	}
+	for {
+		t.slots[i] = slot{}
+		j := i
+		for {
+			j = (j + 1) & t.mask
+			s := t.slots[j]
+			if s.idx == 0 {
+				return
+			}
+			home := t.flows[s.idx].hash & t.mask
+			// Move s back into the hole at i unless its home lies
+			// cyclically within (i, j].
+			if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
+				t.slots[i] = s
+				i = j
+				break
+			}
+		}
+	}
+}
+
+func (t *Table) append(l *list, idx uint32) {
+	f := &t.flows[idx]
+	if l == &t.activeList {
+		f.aprev, f.anext = l.tail, 0
+		if l.tail != 0 {
+			t.flows[l.tail].anext = idx
+		} else {
+			l.head = idx
+		}
+	} else {
+		f.prev, f.next = l.tail, 0
+		if l.tail != 0 {
+			t.flows[l.tail].next = idx
+		} else {
+			l.head = idx
+		}
+	}
+	l.tail = idx
+}
+
+func (t *Table) unlink(l *list, idx uint32) {
+	f := &t.flows[idx]
+	if l == &t.activeList {
+		if f.aprev != 0 {
+			t.flows[f.aprev].anext = f.anext
+		} else {
+			l.head = f.anext
+		}
+		if f.anext != 0 {
+			t.flows[f.anext].aprev = f.aprev
+		} else {
+			l.tail = f.aprev
+		}
+		f.aprev, f.anext = 0, 0
+		return
+	}
+	if f.prev != 0 {
+		t.flows[f.prev].next = f.next
+	} else {
+		l.head = f.next
+	}
+	if f.next != 0 {
+		t.flows[f.next].prev = f.prev
+	} else {
+		l.tail = f.prev
+	}
+	f.prev, f.next = 0, 0
+}
+
+// sweep expires idle flows and emits interim records, in packet time. It
+// runs at most once per second of packet time; each list is ordered by the
+// time that matters for it, so only list heads are examined.
+func (t *Table) sweep() {
+	now := t.now
+	t.nextSweep = now + int64(time.Second)
+	for c := range t.lists {
+		to := t.timeouts[c]
+		for h := t.lists[c].head; h != 0; h = t.lists[c].head {
+			if now-t.flows[h].last < to {
+				break
+			}
+			t.finish(h, true)
+		}
+	}
+	for h := t.activeList.head; h != 0; h = t.activeList.head {
+		f := &t.flows[h]
+		if now-f.lastEmit < t.active {
+			break
+		}
+		t.emitRecord(f, false)
+		t.stats.Interim++
+		f.lastEmit = now
+		t.unlink(&t.activeList, h)
+		t.append(&t.activeList, h)
+	}
+	t.frags.expire(now, t)
+}
+
+// finish emits a flow's final record and forgets it.
+func (t *Table) finish(idx uint32, final bool) {
+	f := &t.flows[idx]
+	t.emitRecord(f, final)
+	t.stats.Records++
+	t.unlink(&t.lists[f.class], idx)
+	t.unlink(&t.activeList, idx)
+	t.remove(idx)
+	f.live = false
+	f.extra = nil
+	t.free = append(t.free, idx)
+}
+
+func (t *Table) evictOne() {
+	var victim uint32
+	var oldest int64
+	for c := range t.lists {
+		if h := t.lists[c].head; h != 0 && (victim == 0 || t.flows[h].last < oldest) {
+			victim, oldest = h, t.flows[h].last
+		}
+	}
+	if victim != 0 {
+		t.finish(victim, true)
+		t.stats.Evicted++
+	}
+}
+
+// Flush emits every open flow as final (end of input) in order of first
+// packet, so the output is deterministic.
+func (t *Table) Flush() {
+	for h := t.activeList.head; h != 0; h = t.activeList.head {
+		t.finish(h, true)
+	}
+	t.frags.expire(t.now+int64(time.Hour)*24*365, t)
+}
+
+// Now returns the table's packet clock (ns since epoch).
+func (t *Table) Now() int64 { return t.now }
+
+func (t *Table) emitRecord(f *flowState, final bool) {
+	if t.emit == nil {
+		return
+	}
+	r := &t.rec
+	f.fillRecord(r, t.hist[:0], &t.cfg)
+	r.Final = final
+	t.emit(r)
+}
+
+// String describes the table for logs.
+func (t *Table) String() string {
+	s := t.Stats()
+	return fmt.Sprintf("flows active=%d created=%d records=%d interim=%d evicted=%d", s.Active, s.Flows, s.Records, s.Interim, s.Evicted)
+}

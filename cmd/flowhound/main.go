@@ -1,0 +1,89 @@
+// Command flowhound is a network sensor that turns mirrored traffic into flow
+// records and findings (C2 beaconing, lateral movement, exfiltration).
+//
+// Subcommands:
+//
+//	flowhound flows [flags] [file|dir|-]...   capture files to JSON flow records
+//	flowhound synth bench [flags]            write the synthetic benchmark capture
+//	flowhound version
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// exitError carries an exit status through run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+const usage = `usage: flowhound <command> [flags] [args]
+
+commands:
+  flows [file|dir|-]...   read captures, write one JSON flow record per line
+  synth bench             write the deterministic synthetic benchmark capture
+  version                 print the version
+
+Run 'flowhound <command> -h' for the flags of a command.
+`
+
+func main() {
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if !errors.Is(err, errUsageShown) {
+		fmt.Fprintln(os.Stderr, "flowhound:", err)
+	}
+	os.Exit(code)
+}
+
+// errUsageShown means the flag package already told the user.
+var errUsageShown = errors.New("usage")
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{2, errUsageShown}
+	}
+	switch args[0] {
+	case "flows":
+		return cmdFlows(args[1:], stdin, stdout, stderr)
+	case "synth":
+		return cmdSynth(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "flowhound", version())
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{2, fmt.Errorf("unknown command %q", args[0])}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "unknown"
+}
