@@ -29,11 +29,11 @@ func TestDecode(t *testing.T) {
 		errSet   bool
 		noIP     bool
 	}{
-		{name: "ethernet ipv4 tcp", link: linkEthernet, frame: ether(0x0800, ipv4("192.168.1.2", "8.8.8.8", 6, tcp(5555, 80, 1, 0, flagACK|flagPSH, b(100)))),
+		{name: "ethernet ipv4 tcp", link: linkEthernet, frame: ether(0x0800, ipv4("192.168.1.2", "8.8.8.8", 6, tcp(5555, 80, 1, 0, flagACK|flagPSH, fill(100)))),
 			src: "192.168.1.2", dst: "8.8.8.8", proto: 6, sport: 5555, dport: 80, payload: 100},
-		{name: "ethernet ipv6 udp", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 17, udp(5353, 53, b(30)))),
+		{name: "ethernet ipv6 udp", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 17, udp(5353, 53, fill(30)))),
 			src: "2001:db8::1", dst: "2001:db8::2", proto: 17, sport: 5353, dport: 53, payload: 30},
-		{name: "ipv6 extension headers", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 0, ipv6Ext(60, ipv6Ext(6, tcp(1, 22, 1, 1, flagACK, b(7)))))),
+		{name: "ipv6 extension headers", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 0, ipv6Ext(60, ipv6Ext(6, tcp(1, 22, 1, 1, flagACK, fill(7)))))),
 			src: "2001:db8::1", dst: "2001:db8::2", proto: 6, sport: 1, dport: 22, payload: 7},
 		{name: "802.1Q", link: linkEthernet, frame: ether(0x8100, vlan(42, 0x0800, inner)),
 			src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443, vlans: []uint16{42}},
@@ -55,19 +55,19 @@ func TestDecode(t *testing.T) {
 			src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443, tunnel: TunnelVXLAN, outer: [2]string{"1.1.1.1", "2.2.2.2"}, vni: 4242},
 		{name: "GENEVE", link: linkEthernet, frame: ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 17, udp(40000, 6081, geneveHdr(7, 0x6558, ether(0x0800, inner))))),
 			src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443, tunnel: TunnelGeneve, outer: [2]string{"1.1.1.1", "2.2.2.2"}, vni: 7},
-		{name: "6in4", link: linkEthernet, frame: ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 41, ipv6("2001:db8::1", "2001:db8::2", 17, udp(1, 2, b(3))))),
+		{name: "6in4", link: linkEthernet, frame: ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 41, ipv6("2001:db8::1", "2001:db8::2", 17, udp(1, 2, fill(3))))),
 			src: "2001:db8::1", dst: "2001:db8::2", proto: 17, sport: 1, dport: 2, payload: 3, tunnel: TunnelIPIP, outer: [2]string{"1.1.1.1", "2.2.2.2"}},
 		{name: "raw IPv4", link: linkRaw, frame: inner, src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443},
-		{name: "raw IPv6", link: linkIPv6, frame: ipv6("::1", "::2", 58, icmpMsg(128, 0, b(8))), src: "::1", dst: "::2", proto: 58, sport: 128, dport: 0, payload: 8},
+		{name: "raw IPv6", link: linkIPv6, frame: ipv6("::1", "::2", 58, icmpMsg(128, 0, fill(8))), src: "::1", dst: "::2", proto: 58, sport: 128, dport: 0, payload: 8},
 		{name: "BSD null loopback", link: linkNull, frame: cat([]byte{2, 0, 0, 0}, inner), src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443},
 		{name: "OpenBSD loop IPv6", link: linkLoop, frame: cat([]byte{0, 0, 0, 24}, ipv6("::1", "::2", 17, udp(7, 8, nil))), src: "::1", dst: "::2", proto: 17, sport: 7, dport: 8},
 		{name: "Linux SLL", link: linkSLL, frame: cat(make([]byte, 14), u16(0x0800), inner), src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443},
 		{name: "Linux SLL2", link: linkSLL2, frame: cat(u16(0x0800), make([]byte, 18), inner), src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 1234, dport: 443},
-		{name: "first fragment carries ports", link: linkEthernet, frame: ether(0x0800, ipv4Frag("10.0.0.1", "10.0.0.2", 17, 99, 0, true, udp(1000, 2000, b(100)))),
+		{name: "first fragment carries ports", link: linkEthernet, frame: ether(0x0800, ipv4Frag("10.0.0.1", "10.0.0.2", 17, 99, 0, true, udp(1000, 2000, fill(100)))),
 			src: "10.0.0.1", dst: "10.0.0.2", proto: 17, sport: 1000, dport: 2000, payload: 100, frag: true},
-		{name: "later fragment", link: linkEthernet, frame: ether(0x0800, ipv4Frag("10.0.0.1", "10.0.0.2", 17, 99, 1480, false, b(200))),
+		{name: "later fragment", link: linkEthernet, frame: ether(0x0800, ipv4Frag("10.0.0.1", "10.0.0.2", 17, 99, 1480, false, fill(200))),
 			src: "10.0.0.1", dst: "10.0.0.2", proto: 17, payload: 200, frag: true, fragOff: 1480},
-		{name: "IPv6 later fragment", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 44, ipv6FragHdr(17, 1448, false, 5, b(64)))),
+		{name: "IPv6 later fragment", link: linkEthernet, frame: ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 44, ipv6FragHdr(17, 1448, false, 5, fill(64)))),
 			src: "2001:db8::1", dst: "2001:db8::2", proto: 17, payload: 64, frag: true, fragOff: 1448},
 		{name: "ARP is not IP", link: linkEthernet, frame: ether(0x0806, make([]byte, 28)), noIP: true, wantErr: ErrNonIP, errSet: true},
 		{name: "truncated ethernet", link: linkEthernet, frame: macA, noIP: true, wantErr: ErrTruncated, errSet: true},
@@ -135,7 +135,7 @@ func TestDecode(t *testing.T) {
 
 // A frame cut by the snaplen keeps the lengths its headers claim.
 func TestDecodeSnaplenTruncated(t *testing.T) {
-	frame := ether(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp(1, 2, 1, 1, flagACK, b(1400))))
+	frame := ether(0x0800, ipv4("10.0.0.1", "10.0.0.2", 6, tcp(1, 2, 1, 1, flagACK, fill(1400))))
 	dec := NewDecoder()
 	d, err := dec.Decode(frame[:96], linkEthernet, len(frame))
 	if err != nil {

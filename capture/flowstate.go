@@ -43,6 +43,8 @@ type flowState struct {
 	live      bool
 	flipped   bool // originator is the receiver of the first packet (first seen was a SYN-ACK)
 	fragments bool // some packets arrived as fragments: TCP bytes come from payload sums
+	hintDone  bool // application hints known or given up on
+	hintPkts  uint8
 
 	extra *flowExtra
 }
@@ -66,6 +68,7 @@ const unsafeSizeofFlowState = unsafe.Sizeof(flowState{})
 type flowExtra struct {
 	encap *flow.Encap
 	app   *flow.App
+	hello *[]byte // a ClientHello split across segments, until complete
 }
 
 func (f *flowState) init(d *Decoded, fromA bool) {

@@ -48,18 +48,25 @@ func fragKeyOf(d *Decoded) fragKey {
 	return fragKey{src: d.Src, dst: d.Dst, id: d.FragID, proto: d.Proto}
 }
 
-// put records the flow of a first fragment and credits any fragments that
-// came before it.
-func (ft *fragTable) put(d *Decoded, idx, gen uint32, fromA bool, ts int64) {
-	if d.FragOffset != 0 {
-		return
-	}
+// firstFragment records the flow of a first fragment (the one with the
+// ports) and credits any later fragments that arrived before it.
+func (t *Table) firstFragment(d *Decoded, idx uint32, fromA bool, ts int64) {
+	ft := &t.frags
 	k := fragKeyOf(d)
 	e, ok := ft.m[k]
 	if !ok && len(ft.m) >= maxFragEntries {
 		return
 	}
-	e.idx, e.gen, e.fromA, e.seen = idx, gen, fromA, ts
+	f := &t.flows[idx]
+	if e.pending.pkts > 0 {
+		side := 1
+		if fromA {
+			side = 0
+		}
+		t.credit(f, side, &e.pending)
+		e.pending = pendingFrags{}
+	}
+	e.idx, e.gen, e.fromA, e.seen = idx, f.gen, fromA, ts
 	ft.m[k] = e
 }
 

@@ -140,7 +140,7 @@ func mplsLabel(label uint32, bottom bool, payload []byte) []byte {
 	return cat(u32(v), payload)
 }
 
-func b(n int) []byte {
+func fill(n int) []byte {
 	out := make([]byte, n)
 	for i := range out {
 		out[i] = byte('a' + i%26)

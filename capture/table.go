@@ -88,6 +88,7 @@ type TableStats struct {
 	Active      int    // flows tracked now
 	Fragments   uint64 // non-first fragments seen
 	FragOrphans uint64 // non-first fragments whose first fragment never came
+	HintErrors  uint64 // application payloads that looked like DNS but did not parse
 }
 
 // Table is a bidirectional flow table driven by packet time. It is not safe
@@ -110,6 +111,8 @@ type Table struct {
 	nextSweep int64
 
 	frags fragTable
+
+	hints hintParsers
 
 	emit  func(*flow.Record)
 	rec   flow.Record
@@ -212,8 +215,11 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 		side = 0
 	}
 	f.update(d, side, ts, wireLen)
+	if !f.hintDone && len(d.Payload) > 0 {
+		t.hint(f, d, uint8(side) == f.origSide)
+	}
 	if d.Frag {
-		t.frags.put(d, idx, f.gen, fromA, ts)
+		t.firstFragment(d, idx, fromA, ts)
 	}
 	if cls := f.timeoutClass(); cls != f.class || t.lists[cls].tail != idx {
 		t.unlink(&t.lists[f.class], idx)
@@ -418,10 +424,10 @@ func (t *Table) evictOne() {
 // Flush emits every open flow as final (end of input) in order of first
 // packet, so the output is deterministic.
 func (t *Table) Flush() {
+	t.frags.expire(t.now+2*fragTimeout, t)
 	for h := t.activeList.head; h != 0; h = t.activeList.head {
 		t.finish(h, true)
 	}
-	t.frags.expire(t.now+int64(time.Hour)*24*365, t)
 }
 
 // Now returns the table's packet clock (ns since epoch).

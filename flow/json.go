@@ -107,14 +107,13 @@ func (r *Record) AppendJSON(b []byte) []byte {
 				b = strconv.AppendInt(b, int64(a.DNSRcode), 10)
 			}
 			if len(a.DNSAnswers) > 0 {
-				b = append(b, `,"answers":[`...)
-				for i, s := range a.DNSAnswers {
-					if i > 0 {
-						b = append(b, ',')
-					}
-					b = appendString(b, s)
-				}
-				b = append(b, ']')
+				b = appendStrings(b, "answers", a.DNSAnswers)
+			}
+			if a.DNSQueries > 0 {
+				b = appendUintField(b, "queries", uint64(a.DNSQueries))
+			}
+			if len(a.DNSNames) > 1 {
+				b = appendStrings(b, "names", a.DNSNames)
 			}
 			b = append(b, '}')
 		}
@@ -172,6 +171,8 @@ type wireRecord struct {
 		QType   uint16   `json:"qtype"`
 		Rcode   *int16   `json:"rcode"`
 		Answers []string `json:"answers"`
+		Queries uint32   `json:"queries"`
+		Names   []string `json:"names"`
 	} `json:"dns"`
 	TLS *struct {
 		SNI string `json:"sni"`
@@ -212,6 +213,10 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 		a := &App{DNSRcode: -1}
 		if w.DNS != nil {
 			a.DNSQuery, a.DNSQType, a.DNSAnswers = w.DNS.Query, w.DNS.QType, w.DNS.Answers
+			a.DNSQueries, a.DNSNames = w.DNS.Queries, w.DNS.Names
+			if len(a.DNSNames) == 0 && a.DNSQuery != "" {
+				a.DNSNames = []string{a.DNSQuery}
+			}
 			if w.DNS.Rcode != nil {
 				a.DNSRcode = *w.DNS.Rcode
 			}
@@ -246,6 +251,19 @@ func ParseProto(s string) (Proto, error) {
 		return 0, fmt.Errorf("unknown proto %q", s)
 	}
 	return Proto(n), nil
+}
+
+func appendStrings(b []byte, name string, v []string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":[`...)
+	for i, s := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
 }
 
 func appendTime(b []byte, t time.Time) []byte {

@@ -127,12 +127,22 @@ type Encap struct {
 	VNI uint32 `json:"vni,omitempty"`
 }
 
+// MaxDNSNames bounds App.DNSNames.
+const MaxDNSNames = 8
+
 // App holds application-layer hints parsed from the first packets of a flow.
 type App struct {
+	// DNSQuery and DNSQType are the first question of the flow; DNSRcode
+	// and DNSAnswers come from the first response.
 	DNSQuery   string
 	DNSQType   uint16
 	DNSRcode   int16 // -1 when no response was seen
 	DNSAnswers []string
+	// DNSQueries counts the queries in the flow (one socket may send many,
+	// as DNS tunnels do) and DNSNames holds up to MaxDNSNames distinct
+	// query names in order of first appearance.
+	DNSQueries uint32
+	DNSNames   []string
 	TLSSNI     string
 	HTTPHost   string
 	// HTTPProxyTarget is the host[:port] of an HTTP CONNECT or absolute-URI

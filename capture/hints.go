@@ -1,0 +1,151 @@
+package capture
+
+import (
+	"github.com/flowhound/flowhound/capture/apphint"
+	"github.com/flowhound/flowhound/flow"
+)
+
+// Application hints are parsed from the first payload packets of a flow
+// only: a DNS name, a TLS server name, an HTTP Host or proxy target. After
+// maxHintPackets payload packets, or once the hint is known, a flow costs
+// nothing more here.
+const maxHintPackets = 6
+
+// maxHelloBuffer bounds how much of a ClientHello split over several
+// segments is kept for one flow.
+const maxHelloBuffer = apphint.MaxHelloLen + 9
+
+// hintParsers holds the reusable parser state of one table.
+type hintParsers struct {
+	dns  apphint.DNS
+	http apphint.HTTPRequest
+	tls  apphint.Hello
+}
+
+// hint looks at one payload-carrying packet of flow f.
+func (t *Table) hint(f *flowState, d *Decoded, orig bool) {
+	p := d.Payload
+	if len(p) == 0 {
+		return
+	}
+	// DNS flows are parsed to the end: a tunnel sends many queries from
+	// one socket, and the names are the evidence.
+	dnsPort := isDNSPort(d.SrcPort) || isDNSPort(d.DstPort)
+	if !dnsPort {
+		f.hintPkts++
+		if f.hintPkts >= maxHintPackets {
+			f.hintDone = true
+		}
+	}
+	switch {
+	case d.Proto == 17 && dnsPort:
+		t.hintDNS(f, p)
+	case d.Proto == 6 && dnsPort:
+		if msg, ok := apphint.TCPDNSMessage(p); ok {
+			t.hintDNS(f, msg)
+		}
+	case d.Proto == 6 && orig:
+		t.hintTCPClient(f, p)
+	}
+}
+
+func isDNSPort(p uint16) bool { return p == 53 || p == 5353 || p == 5355 }
+
+func (f *flowState) app() *flow.App {
+	if f.extra == nil {
+		f.extra = &flowExtra{}
+	}
+	if f.extra.app == nil {
+		f.extra.app = &flow.App{DNSRcode: -1}
+	}
+	return f.extra.app
+}
+
+func (t *Table) hintDNS(f *flowState, msg []byte) {
+	m := &t.hints.dns
+	if err := m.Parse(msg); err != nil && m.QName == nil {
+		t.stats.HintErrors++
+		return
+	}
+	a := f.app()
+	if a.DNSQuery == "" && m.QName != nil {
+		a.DNSQuery = string(m.QName)
+		a.DNSQType = m.QType
+	}
+	if !m.Response {
+		a.DNSQueries++
+		if m.QName != nil && len(a.DNSNames) < flow.MaxDNSNames && !containsName(a.DNSNames, m.QName) {
+			a.DNSNames = append(a.DNSNames, string(m.QName))
+		}
+		return
+	}
+	if a.DNSRcode >= 0 {
+		return // answers of the first response only
+	}
+	a.DNSRcode = int16(m.Rcode)
+	for i := range m.Answers {
+		an := &m.Answers[i]
+		switch {
+		case an.Addr.IsValid():
+			a.DNSAnswers = append(a.DNSAnswers, an.Addr.String())
+		case len(an.Name) > 0:
+			a.DNSAnswers = append(a.DNSAnswers, string(an.Name))
+		}
+	}
+}
+
+func containsName(names []string, n []byte) bool {
+	for _, s := range names {
+		if s == string(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// hintTCPClient looks for a TLS ClientHello or an HTTP request in what the
+// originator sends first.
+func (t *Table) hintTCPClient(f *flowState, p []byte) {
+	var buf *[]byte
+	if f.extra != nil && f.extra.hello != nil {
+		// The ClientHello began in an earlier segment.
+		buf = f.extra.hello
+		p = append(*buf, p...)
+		*buf = p
+	}
+	if p[0] == 0x16 {
+		res, need := t.hints.tls.Parse(p)
+		switch res {
+		case apphint.HelloFound:
+			f.app().TLSSNI = string(t.hints.tls.SNI)
+		case apphint.HelloIncomplete:
+			if buf == nil && need <= maxHelloBuffer && len(p) < maxHelloBuffer {
+				b := make([]byte, len(p), need)
+				copy(b, p)
+				if f.extra == nil {
+					f.extra = &flowExtra{}
+				}
+				f.extra.hello = &b
+			}
+			if len(p) < maxHelloBuffer {
+				return
+			}
+		}
+		if f.extra != nil {
+			f.extra.hello = nil
+		}
+		f.hintDone = true
+		return
+	}
+	if buf != nil {
+		f.extra.hello = nil
+	}
+	req := &t.hints.http
+	if apphint.ParseHTTPRequest(p, req) {
+		a := f.app()
+		a.HTTPMethod = string(req.Method)
+		a.HTTPHost = string(req.Host)
+		a.HTTPProxyTarget = string(req.ProxyTarget)
+	}
+	f.hintDone = true
+}
