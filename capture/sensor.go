@@ -54,6 +54,13 @@ func (s *Stats) DecodeErrorsByKind() map[string]uint64 {
 	return m
 }
 
+// PacketSource yields captured packets; *pcapfile.Source is one. Next
+// returns io.EOF at the end; a *pcapfile.Error ends one file, and reading
+// goes on with the next.
+type PacketSource interface {
+	Next(*pcapfile.Packet) error
+}
+
 // Sensor is the single-threaded packet path: decode, optional
 // de-duplication, flow table. It is not safe for concurrent use.
 type Sensor struct {
@@ -107,9 +114,7 @@ func (s *Sensor) Packet(p *pcapfile.Packet) {
 // with the next file; Run returns the first such error (wrapped in
 // ErrIncomplete) after flushing, so nothing read is lost. Cancelling ctx
 // stops reading, flushes and returns ctx.Err().
-func (s *Sensor) Run(ctx context.Context, src interface {
-	Next(*pcapfile.Packet) error
-}) error {
+func (s *Sensor) Run(ctx context.Context, src PacketSource) error {
 	var p pcapfile.Packet
 	var n int
 	for {

@@ -200,7 +200,14 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 	idx := t.lookup(&k, h)
 	if idx != 0 {
 		f := &t.flows[idx]
-		if f.class == classTCPClosed && d.Proto == 6 && d.TCPFlags&(flagSYN|flagACK) == flagSYN {
+		switch {
+		case ts-f.last >= t.timeouts[f.class]:
+			// Idle past its timeout, though no sweep has run since: the
+			// flow ended, and this packet starts a new one. Deciding here
+			// keeps expiry exact whatever the sweep schedule.
+			t.finish(idx, true)
+			idx = 0
+		case f.class == classTCPClosed && d.Proto == 6 && d.TCPFlags&(flagSYN|flagACK) == flagSYN:
 			// A new SYN on a finished connection: port reuse, a new flow.
 			t.finish(idx, true)
 			idx = 0
@@ -336,6 +343,31 @@ func (t *Table) append(l *list, idx uint32) {
 	l.tail = idx
 }
 
+// insertActive puts idx into the active list in order of lastEmit,
+// searching from the tail, where it almost always belongs.
+func (t *Table) insertActive(idx uint32) {
+	l := &t.activeList
+	f := &t.flows[idx]
+	after := l.tail
+	for after != 0 && t.flows[after].lastEmit > f.lastEmit {
+		after = t.flows[after].aprev
+	}
+	if after == l.tail {
+		t.append(l, idx)
+		return
+	}
+	var next uint32
+	if after == 0 {
+		next = l.head
+		l.head = idx
+	} else {
+		next = t.flows[after].anext
+		t.flows[after].anext = idx
+	}
+	f.aprev, f.anext = after, next
+	t.flows[next].aprev = idx
+}
+
 func (t *Table) unlink(l *list, idx uint32) {
 	f := &t.flows[idx]
 	if l == &t.activeList {
@@ -370,7 +402,9 @@ func (t *Table) unlink(l *list, idx uint32) {
 // time that matters for it, so only list heads are examined.
 func (t *Table) sweep() {
 	now := t.now
-	t.nextSweep = now + int64(time.Second)
+	// Sweep on whole seconds of packet time, so that the schedule does not
+	// depend on which packets a table happens to see.
+	t.nextSweep = (now/int64(time.Second) + 1) * int64(time.Second)
 	for c := range t.lists {
 		to := t.timeouts[c]
 		for h := t.lists[c].head; h != 0; h = t.lists[c].head {
@@ -387,9 +421,12 @@ func (t *Table) sweep() {
 		}
 		t.emitRecord(f, false)
 		t.stats.Interim++
-		f.lastEmit = now
+		// Interim records keep a fixed rhythm from the flow's start.
+		for f.lastEmit+t.active <= now {
+			f.lastEmit += t.active
+		}
 		t.unlink(&t.activeList, h)
-		t.append(&t.activeList, h)
+		t.insertActive(h)
 	}
 	t.frags.expire(now, t)
 }
@@ -427,6 +464,18 @@ func (t *Table) Flush() {
 	t.frags.expire(t.now+2*fragTimeout, t)
 	for h := t.activeList.head; h != 0; h = t.activeList.head {
 		t.finish(h, true)
+	}
+}
+
+// Advance moves the packet clock to now (ns since epoch) without a packet,
+// expiring what is due. Workers that see no packets for a while are advanced
+// by their dispatcher.
+func (t *Table) Advance(now int64) {
+	if now > t.now {
+		t.now = now
+		if now >= t.nextSweep {
+			t.sweep()
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type captureFlags struct {
 	tcpTimeout    time.Duration
 	udpTimeout    time.Duration
 	dedup         time.Duration
+	workers       int
 }
 
 func (c *captureFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (c *captureFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.activeTimeout, "active-timeout", def.ActiveTimeout, "emit an interim record for flows open this long, and again every period")
 	fs.DurationVar(&c.tcpTimeout, "tcp-timeout", def.TCPTimeout, "idle timeout of established TCP flows")
 	fs.DurationVar(&c.udpTimeout, "udp-timeout", def.UDPTimeout, "idle timeout of UDP flows")
+	fs.IntVar(&c.workers, "workers", 1, "flow table workers; packets are sharded between them by host pair (record order then varies between runs)")
 	fs.DurationVar(&c.dedup, "dedup", 0, "drop frames identical to one seen within this window (e.g. 5ms for SPAN sessions that mirror both directions); 0 disables")
 }
 
@@ -54,6 +56,9 @@ func (c *captureFlags) config() (capture.Config, error) {
 		if d <= 0 {
 			return cfg, fmt.Errorf("%s must be positive, got %v", name, d)
 		}
+	}
+	if c.workers < 1 || c.workers > 256 {
+		return cfg, fmt.Errorf("-workers must be between 1 and 256, got %d", c.workers)
 	}
 	if c.dedup < 0 || c.dedup > time.Second {
 		return cfg, fmt.Errorf("-dedup must be between 0 and 1s, got %v", c.dedup)
@@ -112,7 +117,15 @@ func cmdFlows(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			werr = err
 		}
 	}
-	sensor := capture.NewSensor(cfg, emit)
+	var sensor interface {
+		Run(context.Context, capture.PacketSource) error
+		Stats() capture.Stats
+	}
+	if cf.workers > 1 {
+		sensor = capture.NewParallel(cfg, cf.workers, emit)
+	} else {
+		sensor = capture.NewSensor(cfg, emit)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,58 @@
+# flowhound — see README.md. Every target works on a fresh Debian machine
+# with Go and make; `deps` installs the Debian tools the tests compare with.
+
+GO       ?= go
+BIN      := bin/flowhound
+PCAP     ?= testdata/test-cc-capture-1.pcap.gz
+HOME_NET ?= 147.32.0.0/16
+FUZZTIME ?= 30s
+# Debian packages the tests (tshark) and the benchmark (peers) use.
+TEST_DEBS  := tshark
+BENCH_DEBS := softflowd nfdump argus-server bc
+
+.PHONY: build run test lint deps bench-deps fuzz golden bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/flowhound
+
+## run: replay the bundled beacon capture and print its flow records and a summary
+run: build
+	$(BIN) flows --home-net $(HOME_NET) $(PCAP)
+
+## test: format and vet checks, then every test (fuzz seed corpora included)
+test: deps lint
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# deps installs missing Debian packages when it can (root with apt-get);
+# otherwise it says what is missing and the tests that need it skip.
+deps:
+	@./scripts/debs.sh $(TEST_DEBS)
+
+bench-deps:
+	@./scripts/debs.sh $(BENCH_DEBS)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## golden: regenerate capture/testdata/golden from tshark
+golden: deps
+	$(GO) test ./capture -run TestGolden -count=1 -update
+
+## bench: go benchmarks of the hot paths, then flowhound against softflowd,
+## nfpcapd and argus on the same synthetic 2 M-packet capture
+bench: build bench-deps
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem ./capture/ ./flow/
+	./scripts/bench.sh
+
+clean:
+	rm -rf bin .cache
