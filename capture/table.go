@@ -228,10 +228,14 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 	if d.Frag {
 		t.firstFragment(d, idx, fromA, ts)
 	}
-	if cls := f.timeoutClass(); cls != f.class || t.lists[cls].tail != idx {
+	// Idle lists are kept lazily: a packet does not move its flow to the
+	// tail (that would touch two other flows' memory per packet); the sweep
+	// re-queues flows that turn out to be active. Only a change of timeout
+	// class moves a flow now.
+	if cls := f.timeoutClass(); cls != f.class {
 		t.unlink(&t.lists[f.class], idx)
 		f.class = cls
-		t.append(&t.lists[cls], idx)
+		t.queueIdle(idx)
 	}
 	t.stats.Packets++
 }
@@ -269,7 +273,7 @@ func (t *Table) insert(k *flowKey, h uint64, d *Decoded, fromA bool, ts int64) u
 	*f = flowState{key: *k, hash: h, first: ts, last: ts, lastEmit: ts, gen: gen}
 	f.init(d, fromA)
 	f.class = f.timeoutClass()
-	t.append(&t.lists[f.class], idx)
+	t.queueIdle(idx)
 	t.append(&t.activeList, idx)
 	t.place(h, idx)
 	t.stats.Flows++
@@ -343,6 +347,32 @@ func (t *Table) append(l *list, idx uint32) {
 	l.tail = idx
 }
 
+// queueIdle puts idx into the idle list of its class, ordered by last
+// activity, searching from the tail, where it almost always belongs.
+func (t *Table) queueIdle(idx uint32) {
+	f := &t.flows[idx]
+	f.queued = f.last
+	l := &t.lists[f.class]
+	after := l.tail
+	for after != 0 && t.flows[after].queued > f.queued {
+		after = t.flows[after].prev
+	}
+	if after == l.tail {
+		t.append(l, idx)
+		return
+	}
+	var next uint32
+	if after == 0 {
+		next = l.head
+		l.head = idx
+	} else {
+		next = t.flows[after].next
+		t.flows[after].next = idx
+	}
+	f.prev, f.next = after, next
+	t.flows[next].prev = idx
+}
+
 // insertActive puts idx into the active list in order of lastEmit,
 // searching from the tail, where it almost always belongs.
 func (t *Table) insertActive(idx uint32) {
@@ -408,10 +438,16 @@ func (t *Table) sweep() {
 	for c := range t.lists {
 		to := t.timeouts[c]
 		for h := t.lists[c].head; h != 0; h = t.lists[c].head {
-			if now-t.flows[h].last < to {
+			f := &t.flows[h]
+			if now-f.queued < to {
 				break
 			}
-			t.finish(h, true)
+			if now-f.last >= to {
+				t.finish(h, true)
+				continue
+			}
+			t.unlink(&t.lists[c], h)
+			t.queueIdle(h) // active since it was queued
 		}
 	}
 	for h := t.activeList.head; h != 0; h = t.activeList.head {
@@ -444,17 +480,29 @@ func (t *Table) finish(idx uint32, final bool) {
 	t.free = append(t.free, idx)
 }
 
+// evictOne emits the least recently active flow to make room. List heads
+// are the oldest queued flows; one that was active since is re-queued and
+// the search goes on, a bounded number of times.
 func (t *Table) evictOne() {
-	var victim uint32
-	var oldest int64
-	for c := range t.lists {
-		if h := t.lists[c].head; h != 0 && (victim == 0 || t.flows[h].last < oldest) {
-			victim, oldest = h, t.flows[h].last
+	for tries := 0; ; tries++ {
+		var victim uint32
+		var oldest int64
+		for c := range t.lists {
+			if h := t.lists[c].head; h != 0 && (victim == 0 || t.flows[h].queued < oldest) {
+				victim, oldest = h, t.flows[h].queued
+			}
 		}
-	}
-	if victim != 0 {
-		t.finish(victim, true)
-		t.stats.Evicted++
+		if victim == 0 {
+			return
+		}
+		f := &t.flows[victim]
+		if f.last == f.queued || tries >= 64 {
+			t.finish(victim, true)
+			t.stats.Evicted++
+			return
+		}
+		t.unlink(&t.lists[f.class], victim)
+		t.queueIdle(victim)
 	}
 }
 
