@@ -66,11 +66,16 @@ type Decoded struct {
 	PayloadLen int
 	Payload    []byte
 
-	// Fragments: Frag is set for any fragment; FragOffset > 0 means the
-	// fragment carries no transport header.
-	Frag       bool
-	FragOffset uint16
-	FragID     uint32
+	// Fragments: Frag is set when an IP header on the way in was a
+	// fragment (the outermost one, for a tunnel whose outer packets were
+	// fragmented); FragOffset > 0 means the frame carries no further
+	// headers. FragSrc, FragDst, FragProto and FragID identify the
+	// datagram the fragment belongs to.
+	Frag             bool
+	FragOffset       uint16
+	FragID           uint32
+	FragProto        uint8
+	FragSrc, FragDst [16]byte
 
 	TCPFlags uint8
 	Seq, Ack uint32
@@ -87,8 +92,11 @@ type Decoded struct {
 	OuterV6  bool
 	VNI      uint32
 
-	ipDepth   int
-	truncated bool // caplen < wire length
+	ipDepth    int
+	truncated  bool         // caplen < wire length
+	problem    *DecodeError // first non-fatal problem, reported after decoding
+	pendTunnel Tunnel       // tunnel seen in the outer packet, confirmed by an inner IP header
+	pendVNI    uint32
 }
 
 func (d *Decoded) reset(truncated bool) {
@@ -265,6 +273,9 @@ func (dec *Decoder) Decode(data []byte, linkType uint16, wireLen int) (d *Decode
 	if !d.HasIP {
 		return d, errNonIP
 	}
+	if d.problem != nil {
+		return d, d.problem
+	}
 	return d, nil
 }
 
@@ -402,25 +413,45 @@ func (l *sllLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error
 }
 
 // enterIP is called by both IP layers before they overwrite the innermost
-// addresses: the first IP header of a tunnelled packet becomes the outer
-// endpoints.
-func (d *Decoded) enterIP(tunnel Tunnel) error {
+// addresses. When an inner IP header follows the first one, the packet was
+// tunnelled: the first header's addresses become the outer endpoints, and
+// the tunnel an outer layer announced is confirmed.
+func (d *Decoded) enterIP() error {
 	if d.ipDepth >= maxIPDepth {
 		return errTooDeep
 	}
 	if d.ipDepth == 1 && d.HasIP {
 		d.OuterSrc, d.OuterDst, d.OuterV6 = d.Src, d.Dst, d.IPv6
+		d.Tunnel, d.VNI = d.pendTunnel, d.pendVNI
 		if d.Tunnel == TunnelNone {
-			d.Tunnel = tunnel
+			d.Tunnel = TunnelIPIP
 		}
 	}
 	d.ipDepth++
 	// Inner headers replace every transport detail of the outer packet.
+	// Fragment identity stays: later fragments of a fragmented outer packet
+	// carry only the outer header, so that is how they find their flow.
 	d.HasPorts, d.SrcPort, d.DstPort = false, 0, 0
-	d.Frag, d.FragOffset, d.FragID = false, 0, 0
 	d.TCPFlags, d.Seq, d.Ack, d.Window = 0, 0, 0, 0
 	d.Payload, d.PayloadLen = nil, 0
 	return nil
+}
+
+// setProblem records a problem that does not stop decoding.
+func (d *Decoded) setProblem(e *DecodeError) {
+	if d.problem == nil {
+		d.problem = e
+	}
+}
+
+// setFrag records the datagram a fragment belongs to, unless an outer
+// header was already a fragment.
+func (d *Decoded) setFrag(offset uint16, id uint32, proto uint8) {
+	if d.Frag {
+		return
+	}
+	d.Frag, d.FragOffset, d.FragID, d.FragProto = true, offset, id, proto
+	d.FragSrc, d.FragDst = d.Src, d.Dst
 }
 
 var v4Prefix = [12]byte{10: 0xff, 11: 0xff}
@@ -443,21 +474,25 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	if len(data) < ihl {
 		return errTruncated
 	}
-	if err := d.enterIP(TunnelIPIP); err != nil {
+	if err := d.enterIP(); err != nil {
 		return err
 	}
 	total := int(binary.BigEndian.Uint16(data[2:]))
-	var lenErr error
 	switch {
 	case total == 0 && !d.truncated:
 		// TSO/GSO super-frames captured before segmentation leave it zero.
 		total = len(data)
 	case total < ihl:
 		total = len(data)
-		lenErr = errBadIPLength
+		d.setProblem(errBadIPLength)
+	case total > len(data) && d.Frag:
+		// Inside a fragment of an outer packet: the rest of this packet
+		// comes in the outer packet's later fragments, which count on
+		// their own.
+		total = len(data)
 	case total > len(data) && !d.truncated:
 		// Not cut by the snaplen, yet shorter than the header claims.
-		lenErr = errBadIPLength
+		d.setProblem(errBadIPLength)
 		total = len(data)
 	}
 	d.HasIP, d.IPv6 = true, false
@@ -476,19 +511,18 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	d.Payload = payload
 	frag := binary.BigEndian.Uint16(data[6:])
 	if frag&0x3fff != 0 { // MF set or offset non-zero
-		d.Frag = true
-		d.FragOffset = (frag & 0x1fff) * 8
-		d.FragID = uint32(binary.BigEndian.Uint16(data[4:]))
-		if d.FragOffset != 0 {
+		off := (frag & 0x1fff) * 8
+		d.setFrag(off, uint32(binary.BigEndian.Uint16(data[4:])), d.Proto)
+		if off != 0 {
 			l.setNext(gopacket.LayerTypeFragment, nil)
-			return lenErr
+			return nil
 		}
 	}
-	l.setNext(nextForIPProto(d.Proto, d.ipDepth), payload)
-	return lenErr
+	l.setNext(nextForIPProto(d.Proto), payload)
+	return nil
 }
 
-func nextForIPProto(p uint8, depth int) gopacket.LayerType {
+func nextForIPProto(p uint8) gopacket.LayerType {
 	switch p {
 	case 6:
 		return layers.LayerTypeTCP
@@ -521,16 +555,17 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	if data[0]>>4 != 6 {
 		return errBadVersion
 	}
-	if err := d.enterIP(TunnelIPIP); err != nil {
+	if err := d.enterIP(); err != nil {
 		return err
 	}
 	plen := int(binary.BigEndian.Uint16(data[4:]))
-	var lenErr error
 	switch {
 	case plen == 0 && !d.truncated:
 		plen = len(data) - 40 // jumbogram or GSO
+	case 40+plen > len(data) && d.Frag:
+		plen = len(data) - 40 // inside a fragment of an outer packet
 	case 40+plen > len(data) && !d.truncated:
-		lenErr = errBadIPLength
+		d.setProblem(errBadIPLength)
 		plen = len(data) - 40
 	}
 	d.HasIP, d.IPv6 = true, true
@@ -566,17 +601,19 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 			if end < off+8 {
 				return errTruncated
 			}
-			fo := binary.BigEndian.Uint16(data[off+2:])
-			d.Frag = true
-			d.FragOffset = fo &^ 7
-			d.FragID = binary.BigEndian.Uint32(data[off+4:])
-			next, off = data[off], off+8
-			if d.FragOffset != 0 {
+			fo := binary.BigEndian.Uint16(data[off+2:]) &^ 7
+			next = data[off]
+			d.setFrag(fo, binary.BigEndian.Uint32(data[off+4:]), next)
+			off += 8
+			if fo != 0 {
+				if off > end {
+					return errBadHeaderLen
+				}
 				d.Proto = next
 				d.PayloadLen = 40 + plen - off
 				d.Payload = data[off:end]
 				l.setNext(gopacket.LayerTypeFragment, nil)
-				return lenErr
+				return nil
 			}
 			continue
 		}
@@ -588,8 +625,8 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	d.Proto = next
 	d.PayloadLen = 40 + plen - off
 	d.Payload = data[off:end]
-	l.setNext(nextForIPProto(next, d.ipDepth), d.Payload)
-	return lenErr
+	l.setNext(nextForIPProto(next), d.Payload)
+	return nil
 }
 
 type greLayer struct{ base }
@@ -644,12 +681,14 @@ func (l *greLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error
 	return nil
 }
 
+// markTunnel announces the tunnel of the outermost packet; enterIP
+// confirms it when an inner IP header follows.
 func (l *base) markTunnel(t Tunnel, id uint32, hasID bool) {
 	d := l.d
-	if d.ipDepth == 1 && d.Tunnel == TunnelNone {
-		d.Tunnel = t
+	if d.ipDepth == 1 && d.pendTunnel == TunnelNone {
+		d.pendTunnel = t
 		if hasID {
-			d.VNI = id
+			d.pendVNI = id
 		}
 	}
 }
@@ -698,8 +737,8 @@ func (l *erspanLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) er
 }
 
 func (l *erspanLayer) setSession(s uint32) {
-	if l.d.ipDepth == 1 && l.d.Tunnel == TunnelERSPAN {
-		l.d.VNI = s
+	if l.d.ipDepth == 1 && l.d.pendTunnel == TunnelERSPAN {
+		l.d.pendVNI = s
 	}
 }
 

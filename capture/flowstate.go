@@ -129,7 +129,9 @@ func (f *flowState) update(d *Decoded, side int, ts int64, wireLen int) {
 	orig := uint8(side) == f.origSide
 	switch d.Proto {
 	case 6:
-		f.updateTCP(d, side, orig)
+		if d.HasPorts {
+			f.updateTCP(d, side, orig)
+		}
 	case 17:
 		if d.PayloadLen > 0 {
 			f.addHist('D', orig)

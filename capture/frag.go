@@ -45,7 +45,7 @@ const maxFragEntries = 1 << 16
 func (ft *fragTable) init() { ft.m = make(map[fragKey]fragEntry) }
 
 func fragKeyOf(d *Decoded) fragKey {
-	return fragKey{src: d.Src, dst: d.Dst, id: d.FragID, proto: d.Proto}
+	return fragKey{src: d.FragSrc, dst: d.FragDst, id: d.FragID, proto: d.FragProto}
 }
 
 // firstFragment records the flow of a first fragment (the one with the

@@ -32,6 +32,8 @@ type Parallel struct {
 	wg      sync.WaitGroup
 	pool    sync.Pool
 	lastTic int64
+
+	fragRoute map[fragKey]int
 }
 
 type worker struct {
@@ -195,11 +197,37 @@ func (p *Parallel) dispatch(pkt *pcapfile.Packet) (int, *Decoded) {
 	}
 	// Shard by host pair and protocol, not ports: the later fragments of
 	// a datagram carry no ports and must meet their flow in one table.
-	k := flowKey{a: d.Src, b: d.Dst, proto: d.Proto}
-	if !lessEndpoint(&d.Src, 0, &d.Dst, 0) {
-		k.a, k.b = d.Dst, d.Src
+	if d.Frag && d.FragOffset != 0 {
+		if i, ok := p.fragRoute[fragKeyOf(d)]; ok {
+			return i, d
+		}
 	}
-	return int(k.hash(p.seed) % uint64(len(p.workers))), d
+	i := p.shardOf(&d.Src, &d.Dst, d.Proto)
+	if d.Frag && d.FragOffset == 0 && (d.FragSrc != d.Src || d.FragDst != d.Dst) {
+		// The first fragment of a fragmented tunnel packet: its later
+		// fragments carry only the outer header, so remember where the
+		// inner flow went.
+		p.routeFragments(fragKeyOf(d), i)
+	}
+	return i, d
+}
+
+func (p *Parallel) shardOf(src, dst *[16]byte, proto uint8) int {
+	k := flowKey{a: *src, b: *dst, proto: proto}
+	if !lessEndpoint(src, 0, dst, 0) {
+		k.a, k.b = *dst, *src
+	}
+	return int(k.hash(p.seed) % uint64(len(p.workers)))
+}
+
+// routeFragments remembers the worker of a fragmented tunnel packet. The
+// map is bounded by clearing it when full: fragments of tunnels are rare,
+// and their datagrams complete within moments.
+func (p *Parallel) routeFragments(k fragKey, i int) {
+	if p.fragRoute == nil || len(p.fragRoute) >= maxFragEntries {
+		p.fragRoute = make(map[fragKey]int)
+	}
+	p.fragRoute[k] = i
 }
 
 // add copies a decoded packet into the batch.

@@ -317,3 +317,33 @@ func TestLocality(t *testing.T) {
 		t.Errorf("default home nets: local_orig=%v local_resp=%v", r.LocalOrig, r.LocalResp)
 	}
 }
+
+// A tunnel whose outer packets were fragmented: the later outer fragments
+// carry only the outer header and must still count to the inner flow.
+func TestOuterFragmentsCountToInnerFlow(t *testing.T) {
+	var rec recorder
+	tbl := NewTable(TableConfig{}, rec.emit)
+	dec := NewDecoder()
+	inner := ipv4("10.1.1.1", "10.2.2.2", 6, tcp(80, 5000, 1, 1, PA, fill(2000)))
+	tunnelled := gre(0x0800, nil, nil, inner)
+	first := ether(0x0800, ipv4Frag("1.1.1.1", "2.2.2.2", 47, 9, 0, true, tunnelled[:1480]))
+	second := ether(0x0800, ipv4Frag("1.1.1.1", "2.2.2.2", 47, 9, 1480, false, tunnelled[1480:]))
+	for i, fr := range [][]byte{first, second} {
+		d, err := dec.Decode(fr, linkEthernet, len(fr))
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		tbl.Add(d, t0.Add(time.Duration(i)*time.Millisecond).UnixNano(), len(fr))
+	}
+	tbl.Flush()
+	if len(rec.recs) != 1 {
+		t.Fatalf("got %d records, want 1: %+v", len(rec.recs), rec.recs)
+	}
+	r := rec.recs[0]
+	if r.OrigPort != 80 || r.OrigPkts != 2 || r.OrigFrameBytes != uint64(len(first)+len(second)) || r.Encap == nil || r.Encap.Tunnel != "gre" {
+		t.Fatalf("record: %+v", r)
+	}
+	if st := tbl.Stats(); st.FragOrphans != 0 {
+		t.Fatalf("%d orphans", st.FragOrphans)
+	}
+}

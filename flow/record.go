@@ -117,7 +117,8 @@ type Encap struct {
 	VLANs      []uint16 `json:"vlan,omitempty"`
 	MPLSLabels []uint32 `json:"mpls,omitempty"`
 	// Tunnel is the outermost tunnel type: "gre", "erspan", "vxlan",
-	// "geneve", "ipip", "6in4", or empty.
+	// "geneve", "ipip" (IPv4 or IPv6 directly in IPv4 or IPv6, e.g. 6in4),
+	// or empty.
 	Tunnel string `json:"tunnel,omitempty"`
 	// OuterSrc and OuterDst are the endpoints of the outermost tunnel.
 	OuterSrc netip.Addr `json:"outer_src,omitzero"`
