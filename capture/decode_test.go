@@ -73,7 +73,7 @@ func TestDecode(t *testing.T) {
 			src: "1.1.1.1", dst: "2.2.2.2", proto: 47, payload: 4 + 14 + 28},
 		{name: "first fragment of an outer packet reaches the inner TCP", link: linkEthernet,
 			frame: ether(0x0800, ipv4Frag("1.1.1.1", "2.2.2.2", 47, 9, 0, true, gre(0x0800, nil, nil, ipv4("10.1.1.1", "10.2.2.2", 6, tcp(80, 5000, 1, 1, PA, fill(100)))[:60]))),
-			src: "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 80, dport: 5000, payload: 20, tunnel: TunnelGRE, outer: [2]string{"1.1.1.1", "2.2.2.2"}, frag: true},
+			src:   "10.1.1.1", dst: "10.2.2.2", proto: 6, sport: 80, dport: 5000, payload: 20, tunnel: TunnelGRE, outer: [2]string{"1.1.1.1", "2.2.2.2"}, frag: true},
 		{name: "ARP is not IP", link: linkEthernet, frame: ether(0x0806, make([]byte, 28)), noIP: true, wantErr: ErrNonIP, errSet: true},
 		{name: "truncated ethernet", link: linkEthernet, frame: macA, noIP: true, wantErr: ErrTruncated, errSet: true},
 		{name: "bad IHL", link: linkEthernet, frame: ether(0x0800, cat([]byte{0x43}, make([]byte, 19))), noIP: true, wantErr: ErrBadHeaderLen, errSet: true},

@@ -28,7 +28,7 @@ type flowState struct {
 	hash        uint64
 	first, last int64
 	lastEmit    int64
-	queued      int64 // value of last when queued in its idle list
+	queued      int64       // value of last when queued in its idle list
 	dir         [2]dirState // by key side: 0 = a, 1 = b
 
 	prev, next   uint32 // idle list
