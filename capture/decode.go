@@ -164,6 +164,10 @@ const maxIPDepth = 6
 // DecodingLayerParsers over preallocated, allocation-free layers of our own
 // that write straight into the Decoded. One Decoder per goroutine.
 type Decoder struct {
+	// NoFastPath sends every frame through the DecodingLayerParser (for
+	// tests that compare the two paths).
+	NoFastPath bool
+
 	d       *Decoded
 	parsers [4]*gopacket.DecodingLayerParser // by first layer: ethernet, ipv4, ipv6, linux sll
 	layers  []gopacket.LayerType
@@ -210,6 +214,12 @@ func (dec *Decoder) Decode(data []byte, linkType uint16, wireLen int) (d *Decode
 	first := firstEthernet
 	switch linkType {
 	case linkEthernet:
+		if !dec.NoFastPath {
+			if fastDecode(d, data) {
+				return d, nil
+			}
+			d.reset(len(data) < wireLen)
+		}
 	case linkRaw, linkIPv4, linkIPv6:
 		if len(data) == 0 {
 			return d, errTruncated

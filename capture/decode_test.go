@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"bytes"
 	"net/netip"
+	"reflect"
 	"testing"
 )
 
@@ -173,8 +175,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	dec := NewDecoder()
+	slow := NewDecoder()
+	slow.NoFastPath = true
 	tbl := NewTable(TableConfig{MaxFlows: 64}, nil)
 	f.Fuzz(func(t *testing.T, frame []byte, link uint16) {
+		// The fast path must agree with the parser on every input, also
+		// when the capture cut the frame (wire length beyond it).
+		for _, wire := range []int{len(frame), len(frame) + 100} {
+			d1, err1 := dec.Decode(frame, link, wire)
+			c1 := *d1
+			d2, err2 := slow.Decode(frame, link, wire)
+			if !sameDecoded(&c1, d2) || err1 != err2 {
+				t.Fatalf("fast path and parser disagree on %x (wire %d):\n fast   %+v %v\n parser %+v %v", frame, wire, c1, err1, *d2, err2)
+			}
+		}
 		d, err := dec.Decode(frame, link, len(frame))
 		if k, ok := IsDecodeError(err); ok && k == ErrPanic {
 			t.Fatalf("decoder panicked on %x", frame)
@@ -187,4 +201,14 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = netip.Addr{}
 	})
+}
+
+// sameDecoded compares two decodes field by field, payloads by content.
+func sameDecoded(a, b *Decoded) bool {
+	x, y := *a, *b
+	if !bytes.Equal(x.Payload, y.Payload) {
+		return false
+	}
+	x.Payload, y.Payload = nil, nil
+	return reflect.DeepEqual(x, y)
 }

@@ -35,9 +35,10 @@ type flowState struct {
 	aprev, anext uint32 // active (interim) list
 	gen          uint32 // bumped on reuse of the slot, to spot stale fragment entries
 
-	missed  uint32 // TCP payload bytes skipped by sequence gaps (capped)
-	histLen uint8
-	hist    [15]byte // history letters in order of first occurrence
+	missed   uint32 // TCP payload bytes skipped by sequence gaps (capped)
+	histLen  uint8
+	hist     [15]byte // history letters in order of first occurrence
+	histSeen uint16   // which once-per-direction letters hist holds
 
 	origSide  uint8 // key side of the originator
 	class     uint8
@@ -280,12 +281,19 @@ func (f *flowState) addHist(c byte, orig bool) {
 	if !orig {
 		c += 'a' - 'A'
 	}
-	for i := 0; i < int(f.histLen); i++ {
-		if f.hist[i] == c {
-			return
-		}
+	bit := histBits[c]
+	if f.histSeen&bit != 0 {
+		return
 	}
+	f.histSeen |= bit
 	f.pushHist(c)
+}
+
+// histBits gives each once-per-direction history letter a bit of
+// flowState.histSeen.
+var histBits = [256]uint16{
+	'S': 1 << 0, 'H': 1 << 1, 'A': 1 << 2, 'D': 1 << 3, 'F': 1 << 4, 'R': 1 << 5, 'Q': 1 << 6,
+	's': 1 << 7, 'h': 1 << 8, 'a': 1 << 9, 'd': 1 << 10, 'f': 1 << 11, 'r': 1 << 12, 'q': 1 << 13,
 }
 
 func (f *flowState) pushHist(c byte) {
@@ -312,7 +320,7 @@ func (f *flowState) addLogHist(c byte, orig bool, cnt *uint8) {
 }
 
 func (f *flowState) timeoutClass() uint8 {
-	switch f.key.proto {
+	switch f.key.proto() {
 	case 6:
 		a, b := f.dir[0].tcpState, f.dir[1].tcpState
 		if a == tcpReset || b == tcpReset || (a == tcpClosed && b == tcpClosed) {
@@ -334,7 +342,7 @@ func (f *flowState) timeoutClass() uint8 {
 // connState computes Zeek's conn_state.
 func (f *flowState) connState() string {
 	o, r := &f.dir[f.origSide], &f.dir[1-f.origSide]
-	switch f.key.proto {
+	switch f.key.proto() {
 	case 6:
 	case 17:
 		switch {
@@ -410,7 +418,7 @@ func (f *flowState) historyIsSynThenReset() bool {
 }
 
 func (f *flowState) payloadBytes(ds *dirState) uint64 {
-	if f.key.proto == 6 && !f.fragments && ds.seqInit {
+	if f.key.proto() == 6 && !f.fragments && ds.seqInit {
 		return ds.seqEnd
 	}
 	return ds.payload
@@ -420,8 +428,9 @@ func (f *flowState) payloadBytes(ds *dirState) uint64 {
 func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
 	o, s := f.origSide, 1-f.origSide
 	k := &f.key
-	oa, ra := &k.a, &k.b
-	op, rp := k.pa, k.pb
+	a, b := k.addrA(), k.addrB()
+	oa, ra := &a, &b
+	op, rp := k.portA(), k.portB()
 	if o == 1 {
 		oa, ra, op, rp = ra, oa, rp, op
 	}
@@ -433,7 +442,7 @@ func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
 		OrigPort:       op,
 		RespAddr:       addrOf(ra),
 		RespPort:       rp,
-		Proto:          flow.Proto(k.proto),
+		Proto:          flow.Proto(k.proto()),
 		OrigBytes:      f.payloadBytes(orig),
 		RespBytes:      f.payloadBytes(resp),
 		MissedBytes:    uint64(f.missed),

@@ -179,7 +179,7 @@ func (ft *fragTable) expire(now int64, t *Table) {
 			d.HasIP, d.Src, d.Dst, d.Proto = true, k.src, k.dst, k.proto
 			d.IPv6 = [12]byte(k.src[:12]) != v4Prefix
 			kk, fromA := makeKey(&d)
-			kk.pa, kk.pb = 0, 0
+			kk.clearPorts()
 			h := kk.hash(t.cfg.Seed)
 			idx := t.lookup(&kk, h)
 			if idx == 0 {

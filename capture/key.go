@@ -7,11 +7,25 @@ import (
 
 // flowKey identifies a bidirectional flow. It is canonical: side a is the
 // smaller (address, port) endpoint, so both directions of a conversation
-// produce the same key and the same hash.
+// produce the same key and the same hash. Addresses are held as big-endian
+// 64-bit halves so that ordering, hashing and equality are a few word
+// operations.
 type flowKey struct {
-	a, b   [16]byte
-	pa, pb uint16
-	proto  uint8
+	ahi, alo, bhi, blo uint64
+	rest               uint64 // port a << 24 | port b << 8 | protocol
+}
+
+func (k *flowKey) proto() uint8    { return uint8(k.rest) }
+func (k *flowKey) portA() uint16   { return uint16(k.rest >> 24) }
+func (k *flowKey) portB() uint16   { return uint16(k.rest >> 8) }
+func (k *flowKey) clearPorts()     { k.rest &= 0xff }
+func (k *flowKey) addrA() [16]byte { return addrBytes(k.ahi, k.alo) }
+func (k *flowKey) addrB() [16]byte { return addrBytes(k.bhi, k.blo) }
+
+func addrBytes(hi, lo uint64) (b [16]byte) {
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	return b
 }
 
 // makeKey builds the canonical key for a packet and reports whether the
@@ -21,25 +35,17 @@ func makeKey(d *Decoded) (k flowKey, fromA bool) {
 	if d.Proto == 1 || d.Proto == 58 {
 		sp, dp = icmpPorts(d.Proto, sp, dp)
 	}
-	k.proto = d.Proto
-	if lessEndpoint(&d.Src, sp, &d.Dst, dp) {
-		k.a, k.pa, k.b, k.pb = d.Src, sp, d.Dst, dp
-		return k, true
-	}
-	k.a, k.pa, k.b, k.pb = d.Dst, dp, d.Src, sp
-	return k, false
+	return keyOf(&d.Src, sp, &d.Dst, dp, d.Proto)
 }
 
-func lessEndpoint(x *[16]byte, xp uint16, y *[16]byte, yp uint16) bool {
-	x0, y0 := binary.BigEndian.Uint64(x[:8]), binary.BigEndian.Uint64(y[:8])
-	if x0 != y0 {
-		return x0 < y0
+// keyOf orders the two endpoints into a canonical key.
+func keyOf(src *[16]byte, sp uint16, dst *[16]byte, dp uint16, proto uint8) (k flowKey, fromA bool) {
+	sh, sl := binary.BigEndian.Uint64(src[:8]), binary.BigEndian.Uint64(src[8:])
+	dh, dl := binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])
+	if sh < dh || sh == dh && (sl < dl || sl == dl && sp <= dp) {
+		return flowKey{sh, sl, dh, dl, uint64(sp)<<24 | uint64(dp)<<8 | uint64(proto)}, true
 	}
-	x1, y1 := binary.BigEndian.Uint64(x[8:]), binary.BigEndian.Uint64(y[8:])
-	if x1 != y1 {
-		return x1 < y1
-	}
-	return xp <= yp
+	return flowKey{dh, dl, sh, sl, uint64(dp)<<24 | uint64(sp)<<8 | uint64(proto)}, false
 }
 
 // icmpPorts maps an ICMP (type, code) to the (sender, receiver) "ports" of
@@ -112,14 +118,9 @@ func icmpCounterpart(proto uint8, typ uint16) (uint16, bool) {
 // hash mixes the key with a per-table seed (so that crafted traffic cannot
 // aim at one bucket). The key is canonical, so the hash is symmetric.
 func (k *flowKey) hash(seed uint64) uint64 {
-	a0 := binary.LittleEndian.Uint64(k.a[:8])
-	a1 := binary.LittleEndian.Uint64(k.a[8:])
-	b0 := binary.LittleEndian.Uint64(k.b[:8])
-	b1 := binary.LittleEndian.Uint64(k.b[8:])
-	p := uint64(k.pa) | uint64(k.pb)<<16 | uint64(k.proto)<<32
-	h1 := mum(a0^seed^0xa0761d6478bd642f, a1^0xe7037ed1a0b428db)
-	h2 := mum(b0^0x8ebc6af09c88c6e3, b1^seed^0x589965cc75374cc3)
-	return mum(h1^p^0x1d8e4e27c47d124f, h2^seed)
+	h1 := mum(k.ahi^seed^0xa0761d6478bd642f, k.alo^0xe7037ed1a0b428db)
+	h2 := mum(k.bhi^0x8ebc6af09c88c6e3, k.blo^seed^0x589965cc75374cc3)
+	return mum(h1^k.rest^0x1d8e4e27c47d124f, h2^seed)
 }
 
 func mum(a, b uint64) uint64 {

@@ -213,10 +213,7 @@ func (p *Parallel) dispatch(pkt *pcapfile.Packet) (int, *Decoded) {
 }
 
 func (p *Parallel) shardOf(src, dst *[16]byte, proto uint8) int {
-	k := flowKey{a: *src, b: *dst, proto: proto}
-	if !lessEndpoint(src, 0, dst, 0) {
-		k.a, k.b = *dst, *src
-	}
+	k, _ := keyOf(src, 0, dst, 0, proto)
 	return int(k.hash(p.seed) % uint64(len(p.workers)))
 }
 

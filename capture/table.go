@@ -194,7 +194,7 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 	}
 	k, fromA := makeKey(d)
 	if !d.HasPorts {
-		k.pa, k.pb = 0, 0
+		k.clearPorts()
 	}
 	h := k.hash(t.cfg.Seed)
 	idx := t.lookup(&k, h)
@@ -232,12 +232,22 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 	// tail (that would touch two other flows' memory per packet); the sweep
 	// re-queues flows that turn out to be active. Only a change of timeout
 	// class moves a flow now.
+	// Only TCP changes class, and only on SYN, FIN or RST, or when an
+	// attempt becomes established.
+	if d.Proto == 6 && (d.TCPFlags&(flagSYN|flagFIN|flagRST) != 0 || f.class == classTCPAttempt) {
+		t.reclassify(idx)
+	}
+	t.stats.Packets++
+}
+
+// reclassify moves a flow whose timeout class changed to its new list.
+func (t *Table) reclassify(idx uint32) {
+	f := &t.flows[idx]
 	if cls := f.timeoutClass(); cls != f.class {
 		t.unlink(&t.lists[f.class], idx)
 		f.class = cls
 		t.queueIdle(idx)
 	}
-	t.stats.Packets++
 }
 
 func (t *Table) lookup(k *flowKey, h uint64) uint32 {
@@ -347,30 +357,18 @@ func (t *Table) append(l *list, idx uint32) {
 	l.tail = idx
 }
 
-// queueIdle puts idx into the idle list of its class, ordered by last
-// activity, searching from the tail, where it almost always belongs.
+// queueIdle appends idx to the idle list of its class. The list stays
+// ordered by queued time: a flow whose last packet is older than the tail's
+// is queued at the tail's time, which can only delay its expiry check (the
+// sweep then looks at the real last-packet time), never make it early.
 func (t *Table) queueIdle(idx uint32) {
 	f := &t.flows[idx]
-	f.queued = f.last
 	l := &t.lists[f.class]
-	after := l.tail
-	for after != 0 && t.flows[after].queued > f.queued {
-		after = t.flows[after].prev
+	f.queued = f.last
+	if l.tail != 0 {
+		f.queued = max(f.queued, t.flows[l.tail].queued)
 	}
-	if after == l.tail {
-		t.append(l, idx)
-		return
-	}
-	var next uint32
-	if after == 0 {
-		next = l.head
-		l.head = idx
-	} else {
-		next = t.flows[after].next
-		t.flows[after].next = idx
-	}
-	f.prev, f.next = after, next
-	t.flows[next].prev = idx
+	t.append(l, idx)
 }
 
 // insertActive puts idx into the active list in order of lastEmit,

@@ -205,6 +205,7 @@ func (r *Reader) nextMapped(p *Packet) (err error) {
 			err = r.fail(r.in.offset(), io.ErrUnexpectedEOF, "file shrank while mapped")
 		}
 	}()
+	r.in.prefetch()
 	return r.next(p)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 	"time"
@@ -77,6 +78,7 @@ func cmdFlows(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cf.register(fs)
 	out := fs.String("o", "-", "write records to this file instead of stdout")
 	quiet := fs.Bool("q", false, "no summary on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flowhound flows [flags] [file|dir|-]...\n\nReads pcap/pcapng captures (optionally gzip-compressed; a directory is read in time order; - is stdin)\nand writes one JSON flow record per line. Flags:")
 		fs.PrintDefaults()
@@ -127,6 +129,17 @@ func cmdFlows(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		sensor = capture.NewSensor(cfg, emit)
 	}
 
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()

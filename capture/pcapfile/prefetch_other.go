@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package pcapfile
+
+func prefetchRange(p *byte, n int) {}
