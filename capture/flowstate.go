@@ -21,32 +21,38 @@ const (
 	tcpReset
 )
 
-// flowState is one tracked flow. It is kept small and pointer-light (one
-// optional pointer) because a sensor tracks hundreds of thousands of them.
+// flowState is one tracked flow. It is exactly four cache lines, laid out
+// so that a packet touches the first three only: line 0 holds the key and
+// the per-packet flags, lines 1 and 2 the two directions. Timers, list links
+// and the history letters (written rarely) come last. The table keeps flows
+// in one large slice, whose backing array is page-aligned, so every flow
+// starts on a cache line.
 type flowState struct {
-	key         flowKey
-	hash        uint64
-	first, last int64
-	lastEmit    int64
-	queued      int64       // value of last when queued in its idle list
-	dir         [2]dirState // by key side: 0 = a, 1 = b
+	key      flowKey
+	last     int64
+	histSeen uint16 // which once-per-direction letters hist holds
+	origSide uint8  // key side of the originator
+	class    uint8
+	live     bool
+	flipped  bool // originator is the receiver of the first packet (first seen was a SYN-ACK)
+	// fragments: some packets arrived as fragments, so TCP bytes come from
+	// payload sums.
+	fragments bool
+	hintDone  bool // application hints known or given up on
+	hintPkts  uint8
+	histLen   uint8
+	_         [6]byte
+
+	dir [2]dirState // by key side: 0 = a, 1 = b
+
+	first    int64
+	lastEmit int64
+	queued   int64 // value of last when queued in its idle list
 
 	prev, next   uint32 // idle list
 	aprev, anext uint32 // active (interim) list
-	gen          uint32 // bumped on reuse of the slot, to spot stale fragment entries
 
-	missed   uint32 // TCP payload bytes skipped by sequence gaps (capped)
-	histLen  uint8
-	hist     [15]byte // history letters in order of first occurrence
-	histSeen uint16   // which once-per-direction letters hist holds
-
-	origSide  uint8 // key side of the originator
-	class     uint8
-	live      bool
-	flipped   bool // originator is the receiver of the first packet (first seen was a SYN-ACK)
-	fragments bool // some packets arrived as fragments: TCP bytes come from payload sums
-	hintDone  bool // application hints known or given up on
-	hintPkts  uint8
+	hist [16]byte // history letters in order of first occurrence (the first 16)
 
 	extra *flowExtra
 }
@@ -58,10 +64,12 @@ type dirState struct {
 	seqEnd                    uint64 // TCP: highest payload byte seen, relative to seqBase
 	seqBase                   uint32
 	holeStart, holeEnd        uint32 // most recent sequence gap, relative
+	missed                    uint32 // payload bytes skipped by sequence gaps (capped)
 	tcpState                  uint8
 	seqInit                   bool
 	synSeen                   bool
 	histCnt                   [3]uint8 // log-scale counters for T, W, G
+	_                         [2]byte
 }
 
 const unsafeSizeofFlowState = unsafe.Sizeof(flowState{})
@@ -244,10 +252,10 @@ func (f *flowState) trackSeq(d *Decoded, ds *dirState, orig bool) {
 	switch {
 	case delta > 0:
 		gap := uint64(delta)
-		if m := uint64(f.missed) + gap; m < 1<<32 {
-			f.missed = uint32(m)
+		if m := uint64(ds.missed) + gap; m < 1<<32 {
+			ds.missed = uint32(m)
 		} else {
-			f.missed = 1<<32 - 1
+			ds.missed = 1<<32 - 1
 		}
 		ds.holeStart, ds.holeEnd = uint32(ds.seqEnd), uint32(start)
 		ds.seqEnd = uint64(end)
@@ -260,10 +268,10 @@ func (f *flowState) trackSeq(d *Decoded, ds *dirState, orig bool) {
 		hs, he := int64(ds.holeStart), int64(ds.holeEnd)
 		if lo, hi := max(start, hs), min(end, he); lo < hi {
 			fill := uint32(hi - lo)
-			if fill > f.missed {
-				fill = f.missed
+			if fill > ds.missed {
+				fill = ds.missed
 			}
-			f.missed -= fill
+			ds.missed -= fill
 			if lo == hs {
 				ds.holeStart = uint32(hi)
 			} else if hi == he {
@@ -445,7 +453,7 @@ func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
 		Proto:          flow.Proto(k.proto()),
 		OrigBytes:      f.payloadBytes(orig),
 		RespBytes:      f.payloadBytes(resp),
-		MissedBytes:    uint64(f.missed),
+		MissedBytes:    uint64(orig.missed) + uint64(resp.missed),
 		OrigPkts:       orig.pkts,
 		RespPkts:       resp.pkts,
 		OrigIPBytes:    orig.ipBytes,
@@ -484,3 +492,10 @@ func (f *flowState) uid() string {
 	base64.RawURLEncoding.Encode(out[1:], raw[:])
 	return string(out[:])
 }
+
+// The layout above depends on these sizes; the build fails if they drift.
+var (
+	_ [0]struct{} = [unsafe.Sizeof(dirState{}) - 64]struct{}{}
+	_ [0]struct{} = [unsafe.Sizeof(flowState{}) - 256]struct{}{}
+	_ [0]struct{} = [unsafe.Offsetof(flowState{}.dir) - 64]struct{}{}
+)

@@ -24,7 +24,7 @@ type fragKey struct {
 
 type fragEntry struct {
 	idx     uint32 // flow index, 0 while pending
-	gen     uint32
+	key     flowKey // of the flow at idx, to spot a slot reused by another flow
 	fromA   bool
 	seen    int64
 	pending pendingFrags
@@ -66,7 +66,7 @@ func (t *Table) firstFragment(d *Decoded, idx uint32, fromA bool, ts int64) {
 		t.credit(f, side, &e.pending)
 		e.pending = pendingFrags{}
 	}
-	e.idx, e.gen, e.fromA, e.seen = idx, f.gen, fromA, ts
+	e.idx, e.key, e.fromA, e.seen = idx, f.key, fromA, ts
 	ft.m[k] = e
 }
 
@@ -78,7 +78,7 @@ func (t *Table) addFragment(d *Decoded, ts int64, wireLen int) {
 	e, ok := ft.m[k]
 	if ok && e.idx != 0 {
 		f := &t.flows[e.idx]
-		if f.live && f.gen == e.gen {
+		if f.live && f.key == e.key {
 			side := 1
 			if e.fromA {
 				side = 0

@@ -15,6 +15,11 @@ type flowKey struct {
 	rest               uint64 // port a << 24 | port b << 8 | protocol
 }
 
+// equal compares word by word (== on the struct calls memequal).
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.alo == o.alo && k.rest == o.rest && k.blo == o.blo && k.ahi == o.ahi && k.bhi == o.bhi
+}
+
 func (k *flowKey) proto() uint8    { return uint8(k.rest) }
 func (k *flowKey) portA() uint16   { return uint16(k.rest >> 24) }
 func (k *flowKey) portB() uint16   { return uint16(k.rest >> 8) }

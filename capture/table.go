@@ -257,7 +257,7 @@ func (t *Table) lookup(k *flowKey, h uint64) uint32 {
 		if s.idx == 0 {
 			return 0
 		}
-		if s.tag == tag && t.flows[s.idx].key == *k {
+		if s.tag == tag && t.flows[s.idx].key.equal(k) {
 			return s.idx
 		}
 	}
@@ -279,8 +279,7 @@ func (t *Table) insert(k *flowKey, h uint64, d *Decoded, fromA bool, ts int64) u
 		}
 	}
 	f := &t.flows[idx]
-	gen := f.gen + 1
-	*f = flowState{key: *k, hash: h, first: ts, last: ts, lastEmit: ts, gen: gen}
+	*f = flowState{key: *k, first: ts, last: ts, lastEmit: ts}
 	f.init(d, fromA)
 	f.class = f.timeoutClass()
 	t.queueIdle(idx)
@@ -303,7 +302,7 @@ func (t *Table) grow() {
 	t.mask = uint64(len(t.slots) - 1)
 	for i := 1; i < len(t.flows); i++ {
 		if t.flows[i].live {
-			t.place(t.flows[i].hash, uint32(i))
+			t.place(t.flows[i].key.hash(t.cfg.Seed), uint32(i))
 		}
 	}
 }
@@ -312,7 +311,7 @@ func (t *Table) grow() {
 // lookups never need tombstones.
 func (t *Table) remove(idx uint32) {
 	f := &t.flows[idx]
-	i := f.hash & t.mask
+	i := f.key.hash(t.cfg.Seed) & t.mask
 	for t.slots[i].idx != idx {
 		i = (i + 1) & t.mask
 	}
@@ -325,7 +324,7 @@ func (t *Table) remove(idx uint32) {
 			if s.idx == 0 {
 				return
 			}
-			home := t.flows[s.idx].hash & t.mask
+			home := t.flows[s.idx].key.hash(t.cfg.Seed) & t.mask
 			// Move s back into the hole at i unless its home lies
 			// cyclically within (i, j].
 			if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
