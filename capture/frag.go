@@ -23,7 +23,7 @@ type fragKey struct {
 }
 
 type fragEntry struct {
-	idx     uint32 // flow index, 0 while pending
+	idx     uint32  // flow index, 0 while pending
 	key     flowKey // of the flow at idx, to spot a slot reused by another flow
 	fromA   bool
 	seen    int64

@@ -30,6 +30,7 @@ const usage = `usage: flowhound <command> [flags] [args]
 commands:
   flows [file|dir|-]...   read captures, write one JSON flow record per line
   synth bench             write the deterministic synthetic benchmark capture
+  eval DIR...|sweep|real|suite  score detectors against labelled scenarios and real captures
   version                 print the version
 
 Run 'flowhound <command> -h' for the flags of a command.
@@ -64,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdFlows(args[1:], stdin, stdout, stderr)
 	case "synth":
 		return cmdSynth(args[1:], stdout, stderr)
+	case "eval":
+		return cmdEval(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "flowhound", version())
 		return nil
