@@ -41,8 +41,12 @@ func fastDecode(d *Decoded, data []byte) bool {
 		if proto != 6 && proto != 17 {
 			return false
 		}
-		d.Src = [16]byte{10: 0xff, 11: 0xff, 12: ip[12], 13: ip[13], 14: ip[14], 15: ip[15]}
-		d.Dst = [16]byte{10: 0xff, 11: 0xff, 12: ip[16], 13: ip[17], 14: ip[18], 15: ip[19]}
+		// Whole-word stores: the flow key reads these back as words, and
+		// byte stores would stall that load.
+		binary.BigEndian.PutUint64(d.Src[:8], 0)
+		binary.BigEndian.PutUint64(d.Src[8:], 0xffff<<32|uint64(binary.BigEndian.Uint32(ip[12:])))
+		binary.BigEndian.PutUint64(d.Dst[:8], 0)
+		binary.BigEndian.PutUint64(d.Dst[8:], 0xffff<<32|uint64(binary.BigEndian.Uint32(ip[16:])))
 		d.Proto = proto
 		d.IPLen = total
 		d.PayloadLen = total - 20
