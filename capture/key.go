@@ -36,11 +36,30 @@ func addrBytes(hi, lo uint64) (b [16]byte) {
 // makeKey builds the canonical key for a packet and reports whether the
 // packet was sent by side a.
 func makeKey(d *Decoded) (k flowKey, fromA bool) {
-	sp, dp := d.SrcPort, d.DstPort
+	fromA = k.set(d)
+	return k, fromA
+}
+
+// set makes k the canonical key of a packet's flow and reports whether the
+// packet was sent by side a. It writes in place: this is per packet.
+func (k *flowKey) set(d *Decoded) (fromA bool) {
+	sp, dp := uint64(d.SrcPort), uint64(d.DstPort)
 	if d.Proto == 1 || d.Proto == 58 {
-		sp, dp = icmpPorts(d.Proto, sp, dp)
+		s, t := icmpPorts(d.Proto, d.SrcPort, d.DstPort)
+		sp, dp = uint64(s), uint64(t)
 	}
-	return keyOf(&d.Src, sp, &d.Dst, dp, d.Proto)
+	if !d.HasPorts {
+		sp, dp = 0, 0
+	}
+	sh, sl := binary.BigEndian.Uint64(d.Src[:8]), binary.BigEndian.Uint64(d.Src[8:])
+	dh, dl := binary.BigEndian.Uint64(d.Dst[:8]), binary.BigEndian.Uint64(d.Dst[8:])
+	proto := uint64(d.Proto)
+	if sh < dh || sh == dh && (sl < dl || sl == dl && sp <= dp) {
+		k.ahi, k.alo, k.bhi, k.blo, k.rest = sh, sl, dh, dl, sp<<24|dp<<8|proto
+		return true
+	}
+	k.ahi, k.alo, k.bhi, k.blo, k.rest = dh, dl, sh, sl, dp<<24|sp<<8|proto
+	return false
 }
 
 // keyOf orders the two endpoints into a canonical key.

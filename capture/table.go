@@ -113,6 +113,7 @@ type Table struct {
 	frags fragTable
 
 	hints hintParsers
+	key   flowKey // scratch key of the packet being added
 
 	emit  func(*flow.Record)
 	rec   flow.Record
@@ -192,12 +193,10 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 		t.addFragment(d, ts, wireLen)
 		return
 	}
-	k, fromA := makeKey(d)
-	if !d.HasPorts {
-		k.clearPorts()
-	}
+	k := &t.key
+	fromA := k.set(d)
 	h := k.hash(t.cfg.Seed)
-	idx := t.lookup(&k, h)
+	idx := t.lookup(k, h)
 	if idx != 0 {
 		f := &t.flows[idx]
 		switch {
@@ -214,7 +213,7 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 		}
 	}
 	if idx == 0 {
-		idx = t.insert(&k, h, d, fromA, ts)
+		idx = t.insert(k, h, d, fromA, ts)
 	}
 	f := &t.flows[idx]
 	side := 1
