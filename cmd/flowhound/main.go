@@ -29,8 +29,9 @@ const usage = `usage: flowhound <command> [flags] [args]
 
 commands:
   flows [file|dir|-]...   read captures, write one JSON flow record per line
+  replay [file|dir|-]...  read captures, run the detectors, write one JSON finding per line
   synth bench             write the deterministic synthetic benchmark capture
-  eval DIR...|sweep|real|suite  score detectors against labelled scenarios and real captures
+  eval [sweep|real|suite] score detectors on labelled scenarios (DIR...), sweeps, real captures
   version                 print the version
 
 Run 'flowhound <command> -h' for the flags of a command.
@@ -63,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "flows":
 		return cmdFlows(args[1:], stdin, stdout, stderr)
+	case "replay":
+		return cmdReplay(args[1:], stdin, stdout, stderr)
 	case "synth":
 		return cmdSynth(args[1:], stdout, stderr)
 	case "eval":
