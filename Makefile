@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 TEST_DEBS  := tshark
 BENCH_DEBS := softflowd nfdump argus-server bc
 
-.PHONY: build run test lint deps bench-deps fuzz golden bench clean
+.PHONY: build run test lint deps bench-deps fuzz golden bench eval clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowhound
@@ -53,6 +53,11 @@ golden: deps
 bench: build bench-deps
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem ./capture/ ./flow/
 	./scripts/bench.sh
+
+## eval: score the detectors on generated scenarios (3 profiles x 3 seeds), the
+## beacon sweep and the real captures; writes docs/eval.md
+eval: build
+	$(BIN) eval suite --out docs/eval.md --commit $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 clean:
 	rm -rf bin .cache
