@@ -65,6 +65,10 @@ type Decoded struct {
 	// by what was captured); Payload is the captured part of it.
 	PayloadLen int
 	Payload    []byte
+	// L3 is the captured innermost IP packet, header first: what
+	// de-duplication compares, since mirror tunnels wrap identical packets
+	// in headers that differ.
+	L3 []byte
 
 	// Fragments: Frag is set when an IP header on the way in was a
 	// fragment (the outermost one, for a tunnel whose outer packets were
@@ -519,6 +523,7 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	}
 	payload := data[ihl:end]
 	d.Payload = payload
+	d.L3 = data[:end]
 	frag := binary.BigEndian.Uint16(data[6:])
 	if frag&0x3fff != 0 { // MF set or offset non-zero
 		off := (frag & 0x1fff) * 8
@@ -586,6 +591,7 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	if end > len(data) {
 		end = len(data)
 	}
+	d.L3 = data[:end]
 	next := data[6]
 	off := 40
 	// Walk extension headers inside this layer so that they need no layer

@@ -2,9 +2,11 @@ package capture
 
 import "hash/maphash"
 
-// dedup drops frames seen again, byte for byte, within a short window of
+// dedup drops packets seen again, byte for byte, within a short window of
 // packet time. SPAN sessions that mirror both ingress and egress deliver
-// every switched frame twice; without this, volumes double.
+// every switched frame twice; without this, volumes double. It compares
+// the innermost IP packet (see dedupBytes), so ERSPAN or VXLAN copies whose
+// outer headers differ are caught too.
 //
 // It is a direct-mapped cache of frame hashes: a duplicate can be missed when
 // another frame took its slot in between, never invented (a false match needs

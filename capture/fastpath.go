@@ -50,7 +50,8 @@ func fastDecode(d *Decoded, data []byte) bool {
 		d.Proto = proto
 		d.IPLen = total
 		d.PayloadLen = total - 20
-		l4 = ip[20:min(total, len(ip))]
+		d.L3 = ip[:min(total, len(ip))]
+		l4 = d.L3[20:]
 	case 0x86dd:
 		if len(ip) < 40 || ip[0]>>4 != 6 {
 			return false
@@ -66,7 +67,8 @@ func fastDecode(d *Decoded, data []byte) bool {
 		d.Proto = next
 		d.IPLen = 40 + plen
 		d.PayloadLen = plen
-		l4 = ip[40:min(40+plen, len(ip))]
+		d.L3 = ip[:min(40+plen, len(ip))]
+		l4 = d.L3[40:]
 	default:
 		return false
 	}

@@ -181,11 +181,11 @@ func (p *Parallel) dispatch(pkt *pcapfile.Packet) (int, *Decoded) {
 	if pkt.Timestamp > p.last {
 		p.last = pkt.Timestamp
 	}
-	if p.dd != nil && p.dd.seen(pkt.Data, pkt.Timestamp) {
+	d, err := p.dec.Decode(pkt.Data, uint16(pkt.LinkType), pkt.WireLen)
+	if p.dd != nil && p.dd.seen(dedupBytes(d, pkt.Data), pkt.Timestamp) {
 		st.Duplicates++
 		return 0, nil
 	}
-	d, err := p.dec.Decode(pkt.Data, uint16(pkt.LinkType), pkt.WireLen)
 	if de, ok := err.(*DecodeError); ok {
 		st.DecodeErrors[de.kind]++
 	}

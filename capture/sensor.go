@@ -94,11 +94,11 @@ func (s *Sensor) Packet(p *pcapfile.Packet) {
 	if p.Timestamp > s.last {
 		s.last = p.Timestamp
 	}
-	if s.dd != nil && s.dd.seen(p.Data, p.Timestamp) {
+	d, err := s.dec.Decode(p.Data, uint16(p.LinkType), p.WireLen)
+	if s.dd != nil && s.dd.seen(dedupBytes(d, p.Data), p.Timestamp) {
 		st.Duplicates++
 		return
 	}
-	d, err := s.dec.Decode(p.Data, uint16(p.LinkType), p.WireLen)
 	if err != nil {
 		if de, ok := err.(*DecodeError); ok {
 			st.DecodeErrors[de.kind]++
@@ -107,6 +107,16 @@ func (s *Sensor) Packet(p *pcapfile.Packet) {
 	if d.HasIP {
 		s.table.Add(d, p.Timestamp, p.WireLen)
 	}
+}
+
+// dedupBytes is what de-duplication compares: the innermost IP packet, so
+// that copies mirrored through tunnels with differing outer headers still
+// match, or the whole frame when there is no IP.
+func dedupBytes(d *Decoded, frame []byte) []byte {
+	if d.HasIP && len(d.L3) > 0 {
+		return d.L3
+	}
+	return frame
 }
 
 // Run reads src to its end, then flushes every open flow. A capture file

@@ -15,6 +15,10 @@
 //     records a FlowTruth for each.
 //   - WriteBench uses all of the above to write the mixed enterprise capture
 //     the benchmarks run on.
+//   - WriteScenario writes labelled scenarios (profiles "enterprise",
+//     "beacons", "exfil", "lateral", "benign", "mirror", "proxy") whose
+//     ScenarioTruth lists every attack and benign trap as an Activity; the
+//     evaluation harness (detect/eval) scores findings against it.
 //
 // Everything is deterministic: the same inputs give byte-identical output.
 // Nothing here is safe for concurrent use; use one Mixer per goroutine.

@@ -305,10 +305,10 @@ type readBackCase struct {
 	name  string
 	cfg   ScenarioConfig
 	dedup time.Duration
-	// dup: every frame is there twice. The sensor's de-duplication
-	// removes identical copies; if it removes none (ERSPAN copies differ in
-	// their GRE sequence numbers and port index, and it compares whole
-	// frames), every count doubles.
+	// dup: every frame is there twice. With dedup set, the sensor must
+	// remove every copy (it compares the innermost IP packet, so ERSPAN
+	// copies whose outer headers differ are caught too); without it,
+	// every count doubles.
 	dup      bool
 	encap    string
 	vlan     bool
@@ -408,6 +408,14 @@ func checkReadBack(t *testing.T, tc readBackCase, truth *ScenarioTruth, flows []
 	doubled := tc.dup && run.stats.Duplicates == 0
 	if tc.dup {
 		t.Logf("%d packets, %d removed as duplicates, %d flows split", run.stats.Packets, run.stats.Duplicates, splits)
+	}
+	if tc.dup && tc.dedup > 0 {
+		// De-duplication compares the innermost IP packet, so it must
+		// catch every copy, tunnelled or not, and the counts are exact.
+		if 2*run.stats.Duplicates != run.stats.Packets || splits > 0 {
+			t.Errorf("dedup removed %d of %d packets (want half) with %d split flows", run.stats.Duplicates, run.stats.Packets, splits)
+		}
+		tc.dup = false
 	}
 
 	// Every flow, exactly; with duplicates the counts the sensor cannot

@@ -3,8 +3,10 @@
 //
 // Subcommands:
 //
-//	flowhound flows [flags] [file|dir|-]...   capture files to JSON flow records
-//	flowhound synth bench [flags]            write the synthetic benchmark capture
+//	flowhound flows [flags] [file|dir|-]...    capture files to JSON flow records
+//	flowhound replay [flags] [file|dir|-]...   capture files to JSON findings
+//	flowhound synth bench|scenario [flags]    write synthetic captures with ground truth
+//	flowhound eval [DIR...|sweep|real|suite]  score the detectors against ground truth
 //	flowhound version
 package main
 
@@ -30,8 +32,9 @@ const usage = `usage: flowhound <command> [flags] [args]
 commands:
   flows [file|dir|-]...   read captures, write one JSON flow record per line
   replay [file|dir|-]...  read captures, run the detectors, write one JSON finding per line
-  synth bench             write the deterministic synthetic benchmark capture
+  synth bench|scenario    write synthetic captures (benchmark; labelled scenarios with truth.json)
   eval [sweep|real|suite] score detectors on labelled scenarios (DIR...), sweeps, real captures
+  check-config FILE       validate a configuration file and print the effective configuration
   version                 print the version
 
 Run 'flowhound <command> -h' for the flags of a command.
@@ -70,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdSynth(args[1:], stdout, stderr)
 	case "eval":
 		return cmdEval(args[1:], stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "flowhound", version())
 		return nil
