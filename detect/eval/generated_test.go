@@ -75,8 +75,8 @@ func TestSweepSmall(t *testing.T) {
 	if c.Error != "" || c.Scenarios != 2 || c.MinBeats < 30 || len(c.Systems) != 2 {
 		t.Fatalf("cell %+v", c)
 	}
-	if want := SweepDuration(time.Minute, 0.2, 30); c.DurationSeconds != want.Seconds() || want != 42*time.Minute {
-		t.Errorf("duration %vs, want %v (38 beats + 4)", c.DurationSeconds, want)
+	if want := SweepDuration(time.Minute, 0.2, 30); c.DurationSeconds != want.Seconds() || want != 60*time.Minute {
+		t.Errorf("duration %vs, want %v (30/0.8*4/3 = 50 beats + 10)", c.DurationSeconds, want)
 	}
 	fh, rita := c.Systems[0], c.Systems[1]
 	if fh.System != SystemFlowhound || fh.Detected != 0 || fh.Beacons == 0 {

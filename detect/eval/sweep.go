@@ -60,7 +60,9 @@ func DefaultSweepConfig() SweepConfig {
 // minBeats beats once the missed share is taken out, plus four periods of
 // margin, and at least the generator's minimum of ten minutes.
 func SweepDuration(period time.Duration, missed float64, minBeats int) time.Duration {
-	n := math.Ceil(float64(minBeats)/(1-min(max(missed, 0), 0.9))) + 4
+	// Missed beats are random and beacons start at staggered times, so
+	// leave a third more beats than the expectation, plus ten.
+	n := math.Ceil(float64(minBeats)/(1-min(max(missed, 0), 0.9))*4/3) + 10
 	return max(time.Duration(n)*period, 10*time.Minute)
 }
 
