@@ -16,11 +16,22 @@ import (
 
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/detect/eval"
+	"github.com/flowhound/flowhound/flow"
 )
 
-// evalDetectors makes the detectors `flowhound eval` scores. None exist
-// yet; the detector work plugs its constructors in here.
-var evalDetectors eval.Factory = func() []detect.Detector { return nil }
+// evalDetectors makes the detectors `flowhound eval` scores, configured as
+// an operator would for the scenario's network: its home networks and its
+// allowlist (the approved vulnerability scanner).
+func evalDetectors(env eval.Env) []detect.Detector {
+	cfg := detect.DefaultConfig()
+	if env.HomeNets != nil {
+		cfg.HomeNets = env.HomeNets
+	}
+	if len(env.Allowlist) > 0 {
+		cfg.Allow = &detect.Allowlist{Nets: flow.NewNetworks(env.Allowlist)}
+	}
+	return detect.NewDetectors(cfg)
+}
 
 const evalUsage = `usage:
   flowhound eval [flags] DIR...        score scenario directories (scenario.pcap + truth.json; a

@@ -90,7 +90,7 @@ func RealCaptures(ctx context.Context, sharedDir string, opts Options) (*RealRep
 		if rc.HomeNets != nil {
 			nets = flow.NewNetworks(rc.HomeNets)
 		}
-		rr, err := replay(ctx, []string{path}, nets, opts.Detectors, opts.tick())
+		rr, err := replay(ctx, []string{path}, Env{HomeNets: nets}, opts.Detectors, opts.tick())
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -26,7 +26,7 @@ type replayResult struct {
 
 // replay runs the capture files through a sensor and an engine fed by the
 // detectors of factory, ticking the engine every tick of packet time.
-func replay(ctx context.Context, paths []string, homeNets *flow.Networks, factory Factory, tick time.Duration) (*replayResult, error) {
+func replay(ctx context.Context, paths []string, env Env, factory Factory, tick time.Duration) (*replayResult, error) {
 	src, err := pcapfile.OpenSource(paths)
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func replay(ctx context.Context, paths []string, homeNets *flow.Networks, factor
 	res := &replayResult{}
 	var dets []detect.Detector
 	if factory != nil {
-		dets = factory()
+		dets = factory(env)
 	}
 	out := func(f *detect.Finding) {
 		c := *f
@@ -51,7 +51,7 @@ func replay(ctx context.Context, paths []string, homeNets *flow.Networks, factor
 		engine.Record(r)
 	}
 	tcfg := capture.DefaultTableConfig()
-	tcfg.HomeNets = homeNets
+	tcfg.HomeNets = env.HomeNets
 	tcfg.Seed = 1 // the same replay gives the same records in the same order
 	sensor := capture.NewSensor(capture.Config{Table: tcfg}, emit)
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +19,14 @@ import (
 
 // Factory makes a fresh set of detectors for one replay. A nil Factory, or
 // one that returns none, is valid: the harness then reports zero recall.
-type Factory func() []detect.Detector
+type Factory func(Env) []detect.Detector
+
+// Env is what a scenario tells the detectors about its network, as an
+// operator's configuration would: the home networks and the allowlist.
+type Env struct {
+	HomeNets  *flow.Networks // nil: the defaults
+	Allowlist []netip.Prefix
+}
 
 // Options tune a run. The zero value is usable.
 type Options struct {
@@ -53,7 +61,7 @@ func (o *Options) rita() RITAConfig {
 func (o *Options) info() OptionsInfo {
 	oi := OptionsInfo{SlackSeconds: o.slack().Seconds(), TickSeconds: o.tick().Seconds(), RITA: !o.NoRITA, Detectors: []string{}}
 	if o.Detectors != nil {
-		for _, d := range o.Detectors() {
+		for _, d := range o.Detectors(Env{}) {
 			oi.Detectors = append(oi.Detectors, string(d.Kind()))
 		}
 	}
@@ -176,7 +184,7 @@ func runScenario(ctx context.Context, name string, captures []string, truth *syn
 	if len(truth.HomeNets) > 0 {
 		nets = flow.NewNetworks(truth.HomeNets)
 	}
-	rr, err := replay(ctx, captures, nets, opts.Detectors, opts.tick())
+	rr, err := replay(ctx, captures, Env{HomeNets: nets, Allowlist: truth.Allowlist}, opts.Detectors, opts.tick())
 	if err != nil {
 		return nil, err
 	}

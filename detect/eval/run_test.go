@@ -18,7 +18,7 @@ import (
 
 func TestRunZeroDetectors(t *testing.T) {
 	dir, _ := writeFixture(t)
-	for _, factory := range []Factory{nil, func() []detect.Detector { return nil }} {
+	for _, factory := range []Factory{nil, func(Env) []detect.Detector { return nil }} {
 		rep, err := Run(context.Background(), dir, Options{Detectors: factory})
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func (d *fakeDetector) Stats() detect.DetectorStats           { return detect.De
 
 func TestRunWithDetectors(t *testing.T) {
 	dir, truth := writeFixture(t)
-	factory := func() []detect.Detector {
+	factory := func(Env) []detect.Detector {
 		return []detect.Detector{
 			&fakeDetector{kind: detect.KindBeacon, count: 5, seen: map[[2]netip.Addr]*fakePair{}},
 			&fakeDetector{kind: detect.KindExfil, bytes: 2 * fxExfilChunk, seen: map[[2]netip.Addr]*fakePair{}},
