@@ -3,6 +3,15 @@ package detect
 // NewDetectors returns the enabled detectors of cfg, one per kind.
 func NewDetectors(cfg Config) []Detector {
 	var ds []Detector
+	if cfg.LongConn.Enabled {
+		ds = append(ds, NewLongConn(cfg))
+	}
+	if cfg.Exfil.Enabled {
+		ds = append(ds, NewExfil(cfg))
+	}
+	if cfg.DNSExfil.Enabled {
+		ds = append(ds, NewDNSExfil(cfg))
+	}
 	if cfg.Lateral.Enabled {
 		ds = append(ds, NewLateral(cfg))
 	}

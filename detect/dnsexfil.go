@@ -1,0 +1,525 @@
+package detect
+
+import (
+	"math"
+	"math/bits"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/flowhound/flowhound/flow"
+)
+
+// DNSExfil finds DNS tunnels: data carried in query names, which shows as
+// many distinct long or random-looking names under one domain.
+//
+// Each query name is split into its registered domain (RegisteredDomain)
+// and the part below it. A name qualifies when its longest label is at
+// least MinLabelLen long and not filler (character entropy ≥ MinEntropy −
+// 0.5 bits), or at least 16 long, mixed with digits and of entropy ≥
+// MinEntropy: base32 and hex labels pass, CDN names such as
+// "e1234.dscb.akamaiedge.net" or "r3---sn-4g5e6nsz.googlevideo.com" do not.
+// Reverse lookups (.arpa) are ignored. Per (internal source, registered
+// domain) the distinct qualifying names of the current and the previous
+// Window are counted in a 256-bit linear-counting bitmap; MinNames of them
+// raise a finding. Names whose last label is no real top-level domain
+// (dnscat2 in direct mode sends "dnscat.<hex>.<hex>" straight to its server)
+// are grouped by the resolver they were sent to instead, and the finding
+// then names no domain.
+//
+// A flow may carry a whole tunnel (one socket, 150 queries): the record
+// holds the query count and only the first flow.MaxDNSNames distinct names.
+// When those names fill the sample and all fall under one domain, the
+// unsampled queries are counted as that many more distinct names (pro rata
+// of the sample's qualifying share): tunnels never repeat a name, and a
+// benign client that repeats one name does not fill the sample.
+//
+// The score weighs the number of names (saturating at 4×MinNames), their
+// length and entropy, the share of TXT, NULL, MX, CNAME, SRV or ANY queries,
+// and the source's DNS query volume in the window against its baseline (an
+// EWMA of past windows; 0.5 while unknown). Allowlisted sources, pairs and
+// domains are skipped (the resolver's address is not: the tunnel's domain
+// is what matters, and the resolver is usually the allowlisted DC).
+// Memory: MaxKeys (source, domain) keys, created only for qualifying names,
+// and a quarter as many sources. Observe does not allocate for names that
+// raise nothing new.
+type DNSExfil struct {
+	cfg   DNSExfilConfig
+	allow *Allowlist
+	win   int64
+
+	keys  *keyedLRU[uint64, dnsExfilKey]
+	hosts *keyedLRU[netip.Addr, dnsExfilHost]
+	flows cumDeltas
+
+	now      int64
+	strBytes int
+	one      [1]string
+	info     [flow.MaxDNSNames]dnsNameInfo
+}
+
+type dnsExfilKey struct {
+	epoch               int64
+	qual, all           [2]dnsBitmap // current and previous window
+	extraQual, extraAll [2]float64   // unsampled names of tunnel flows
+	queries, typed      [2]uint32
+	labelSum, entSum    float64 // over qualifying names seen
+	nQual               uint32
+	maxLabel            int
+	first, last         int64
+	src, resolver       netip.Addr
+	proto               flow.Proto
+	domain              string // "" when grouped by resolver
+	samples             [3]string
+	uid                 string
+	fired               proposalGate
+}
+
+type dnsExfilHost struct {
+	epoch   int64
+	queries [2]uint32
+	base    float64
+	epochs  uint32
+}
+
+type dnsBitmap [4]uint64
+
+func (b *dnsBitmap) set(h uint64) { b[(h>>6)&3] |= 1 << (h & 63) }
+
+// dnsDistinct estimates the distinct names set in the union of two bitmaps
+// (linear counting; saturates near 1,400).
+func dnsDistinct(a, b *dnsBitmap) float64 {
+	zeros := 256
+	for i := range a {
+		zeros -= bits.OnesCount64(a[i] | b[i])
+	}
+	z := max(float64(zeros), 0.5)
+	return -256 * math.Log(z/256)
+}
+
+// dnsNameInfo is what one query name says.
+type dnsNameInfo struct {
+	group   uint64 // key hash: source and domain, or source and resolver
+	name    uint64 // hash of the lower-case name
+	domain  string // registered domain; "" when grouped by resolver
+	label   int    // length of the longest label below the domain
+	entropy float64
+	qual    bool
+	skip    bool
+}
+
+const (
+	dnsBaseFloor = 50 // queries per window added to a host's baseline
+	dnsBaseAlpha = 1.0 / 4
+)
+
+// NewDNSExfil returns the DNS tunnel detector. Zero thresholds take
+// DefaultConfig's values.
+func NewDNSExfil(cfg Config) Detector {
+	c := cfg.DNSExfil
+	def := DefaultConfig().DNSExfil
+	if c.MinNames <= 0 {
+		c.MinNames = def.MinNames
+	}
+	if c.MinLabelLen <= 0 {
+		c.MinLabelLen = def.MinLabelLen
+	}
+	if c.MinEntropy <= 0 {
+		c.MinEntropy = def.MinEntropy
+	}
+	if c.Window <= 0 {
+		c.Window = def.Window
+	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = def.MaxKeys
+	}
+	d := &DNSExfil{
+		cfg: c, allow: cfg.Allow, win: int64(c.Window),
+		keys:  newKeyedLRU[uint64, dnsExfilKey](c.MaxKeys),
+		hosts: newKeyedLRU[netip.Addr, dnsExfilHost](max(c.MaxKeys/4, 64)),
+		flows: newCumDeltas(max(c.MaxKeys/4, 64)),
+	}
+	d.keys.onDrop = func(_ *uint64, k *dnsExfilKey) {
+		d.strBytes -= len(k.domain) + len(k.uid) + len(k.samples[0]) + len(k.samples[1]) + len(k.samples[2])
+	}
+	return d
+}
+
+// Kind implements Detector.
+func (d *DNSExfil) Kind() Kind { return KindDNSExfil }
+
+// Observe implements Detector.
+func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
+	app := r.App
+	if app == nil || r.RespPort != 53 || !r.LocalOrig || (r.Proto != flow.ProtoUDP && r.Proto != flow.ProtoTCP) {
+		return
+	}
+	src := r.OrigAddr
+	if d.allow != nil && (d.allow.AllowedAddr(src) || d.allow.Pairs[[2]netip.Addr{src, r.RespAddr}]) {
+		return
+	}
+	now := r.End.UnixNano()
+	if now > d.now {
+		d.now = now
+	}
+	dl := d.flows.delta(r, now)
+	q := dl.queries
+	if app.DNSQueries == 0 && dl.first && app.DNSQuery != "" {
+		q = 1 // a record that counts no queries but names one
+	}
+	names := app.DNSNames
+	if len(names) == 0 {
+		if app.DNSQuery == "" {
+			return
+		}
+		d.one[0] = app.DNSQuery
+		names = d.one[:]
+	}
+	names = names[:min(len(names), len(d.info))]
+	epoch := now / d.win
+
+	h := d.hosts.get(src, now)
+	if h == nil {
+		h = d.hosts.insert(src, now)
+		h.epoch = epoch
+	}
+	d.rollHost(h, epoch)
+	h.queries[0] += q
+	hostQ := float64(h.queries[0]) + float64(h.queries[1])*(1-float64(now-epoch*d.win)/float64(d.win))
+	sVol := 0.5
+	if h.epochs >= 2 {
+		sVol = clampScore(math.Log2(max(hostQ/(h.base+dnsBaseFloor), 1)) / 5)
+	}
+
+	// Look at every name first: the unsampled queries of a flow whose
+	// names all fall under one domain count for that domain.
+	n, nQual, same, last := 0, 0, true, -1
+	var g0 uint64
+	for i, name := range names {
+		in := &d.info[i]
+		d.nameInfo(in, name, src, r.RespAddr)
+		if !in.skip && d.allow != nil && len(d.allow.Domains) > 0 && d.allow.AllowedName(strings.ToLower(strings.TrimSuffix(name, "."))) {
+			in.skip = true
+		}
+		if in.skip {
+			continue
+		}
+		if n == 0 {
+			g0 = in.group
+		} else if in.group != g0 {
+			same = false
+		}
+		n++
+		last = i
+		if in.qual {
+			nQual++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	var extra float64
+	if same && len(names) >= flow.MaxDNSNames {
+		seen := uint32(0)
+		if dl.first {
+			seen = uint32(len(names))
+		}
+		extra = float64(satSub(uint64(q), uint64(seen)))
+	}
+	typed := dnsTypedQuery(app.DNSQType)
+	for i := range names {
+		in := &d.info[i]
+		if in.skip {
+			continue
+		}
+		k := d.keys.get(in.group, now)
+		if k == nil {
+			if !in.qual && extra == 0 {
+				continue
+			}
+			k = d.keys.insert(in.group, now)
+			k.epoch, k.first, k.src = epoch, r.Start.UnixNano(), src
+			if in.domain != "" {
+				k.domain = strings.ToLower(in.domain)
+				d.strBytes += len(k.domain)
+			}
+		}
+		k.roll(epoch)
+		k.last, k.resolver, k.proto = now, r.RespAddr, r.Proto
+		k.all[0].set(in.name)
+		if in.qual {
+			k.qual[0].set(in.name)
+			k.labelSum += float64(in.label)
+			k.entSum += in.entropy
+			k.nQual++
+			k.maxLabel = max(k.maxLabel, in.label)
+			for j := range k.samples {
+				if k.samples[j] == "" {
+					k.samples[j] = strings.Clone(names[i])
+					d.strBytes += len(names[i])
+					break
+				}
+				if k.samples[j] == names[i] {
+					break
+				}
+			}
+		}
+		switch {
+		case same && i == last:
+			k.queries[0] += q
+			if typed {
+				k.typed[0] += q
+			}
+			k.extraAll[0] += extra
+			k.extraQual[0] += extra * float64(nQual) / float64(n)
+		case !same && q > 0:
+			k.queries[0]++
+			if typed {
+				k.typed[0]++
+			}
+		}
+		if !same || i == last {
+			d.eval(k, sVol, now, propose)
+		}
+	}
+}
+
+// nameInfo fills in what a query name says.
+func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Addr) {
+	*in = dnsNameInfo{}
+	name = strings.TrimSuffix(name, ".")
+	if len(name) < 4 || hasSuffixFold(name, ".arpa") {
+		in.skip = true
+		return
+	}
+	in.name = splitmixFinal(fnv1aLower(fnv1aOffset, name))
+	sub := name
+	if dot := strings.LastIndexByte(name, '.'); dot > 0 && validTLD(name[dot+1:]) {
+		in.domain = RegisteredDomain(name)
+		sub = strings.TrimSuffix(name[:len(name)-len(in.domain)], ".")
+		in.group = splitmixFinal(fnv1aLower(mixAddr(fnv1aOffset, src), in.domain))
+	} else {
+		in.group = splitmixFinal(mixAddr(mixAddr(fnv1aOffset^2, src), resolver))
+	}
+	// The longest label below the domain.
+	var longest string
+	for sub != "" {
+		l := sub
+		if i := strings.IndexByte(sub, '.'); i >= 0 {
+			l, sub = sub[:i], sub[i+1:]
+		} else {
+			sub = ""
+		}
+		if len(l) > len(longest) {
+			longest = l
+		}
+	}
+	in.label = len(longest)
+	if in.label < 16 {
+		return
+	}
+	in.entropy = charEntropy(longest)
+	c := &d.cfg
+	digits := 0
+	for i := 0; i < len(longest); i++ {
+		if '0' <= longest[i] && longest[i] <= '9' {
+			digits++
+		}
+	}
+	in.qual = in.label >= c.MinLabelLen && in.entropy >= c.MinEntropy-0.5 ||
+		digits >= 2 && in.entropy >= c.MinEntropy
+}
+
+// charEntropy is the Shannon entropy of s's bytes, in bits per character
+// (case-insensitive): log2(n) − Σ k·log2(k) / n over the counts k.
+func charEntropy(s string) float64 {
+	if len(s) >= len(kLog2k) {
+		s = s[:len(kLog2k)-1] // labels are at most 63 bytes
+	}
+	var counts [256]uint8
+	for i := 0; i < len(s); i++ {
+		counts[lowerASCII(s[i])]++
+	}
+	var sum float64
+	for i := 0; i < len(s); i++ {
+		c := lowerASCII(s[i])
+		sum += kLog2k[counts[c]]
+		counts[c] = 0
+	}
+	n := float64(len(s))
+	return math.Log2(n) - sum/n
+}
+
+// kLog2k[k] is k·log2(k).
+var kLog2k = func() (t [64]float64) {
+	for k := 1; k < len(t); k++ {
+		t[k] = float64(k) * math.Log2(float64(k))
+	}
+	return t
+}()
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// validTLD reports whether a last label can be a top-level domain: letters
+// only, or an IDN ("xn--...").
+func validTLD(t string) bool {
+	if len(t) < 2 || len(t) > 63 {
+		return false
+	}
+	if len(t) > 4 && strings.EqualFold(t[:4], "xn--") {
+		return true
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i] | 0x20
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// dnsTypedQuery reports whether a query type is one tunnels favour for
+// their larger answers: TXT, NULL, MX, CNAME, SRV, ANY (A and AAAA are what
+// browsing asks).
+func dnsTypedQuery(t uint16) bool {
+	switch t {
+	case 16, 10, 15, 5, 33, 255:
+		return true
+	}
+	return false
+}
+
+func (k *dnsExfilKey) roll(epoch int64) {
+	switch {
+	case epoch <= k.epoch:
+		return
+	case epoch == k.epoch+1:
+		k.qual[1], k.all[1] = k.qual[0], k.all[0]
+		k.extraQual[1], k.extraAll[1] = k.extraQual[0], k.extraAll[0]
+		k.queries[1], k.typed[1] = k.queries[0], k.typed[0]
+	default:
+		k.qual[1], k.all[1] = dnsBitmap{}, dnsBitmap{}
+		k.extraQual[1], k.extraAll[1] = 0, 0
+		k.queries[1], k.typed[1] = 0, 0
+	}
+	k.qual[0], k.all[0] = dnsBitmap{}, dnsBitmap{}
+	k.extraQual[0], k.extraAll[0] = 0, 0
+	k.queries[0], k.typed[0] = 0, 0
+	k.epoch = epoch
+}
+
+// rollHost moves a host to epoch, folding completed windows into its
+// baseline (clipped, so a tunnel does not become the norm at once).
+func (d *DNSExfil) rollHost(h *dnsExfilHost, epoch int64) {
+	if epoch <= h.epoch {
+		return
+	}
+	fold := func(x float64) {
+		if h.epochs == 0 {
+			h.base = min(x, 4*dnsBaseFloor)
+		} else {
+			h.base += dnsBaseAlpha * (min(x, 4*h.base+dnsBaseFloor) - h.base)
+		}
+		h.epochs++
+	}
+	fold(float64(h.queries[0]))
+	for i := min(epoch-h.epoch-1, 24); i > 0; i-- {
+		fold(0)
+	}
+	if epoch == h.epoch+1 {
+		h.queries[1] = h.queries[0]
+	} else {
+		h.queries[1] = 0
+	}
+	h.queries[0] = 0
+	h.epoch = epoch
+}
+
+func (d *DNSExfil) eval(k *dnsExfilKey, sVol float64, now int64, propose func(*Finding)) {
+	nQual := dnsDistinct(&k.qual[0], &k.qual[1]) + k.extraQual[0] + k.extraQual[1]
+	if nQual < float64(d.cfg.MinNames) {
+		return
+	}
+	c := &d.cfg
+	nAll := dnsDistinct(&k.all[0], &k.all[1]) + k.extraAll[0] + k.extraAll[1]
+	queries := k.queries[0] + k.queries[1]
+	var meanLabel, meanEnt, typedShare float64
+	if k.nQual > 0 {
+		meanLabel, meanEnt = k.labelSum/float64(k.nQual), k.entSum/float64(k.nQual)
+	}
+	if queries > 0 {
+		typedShare = float64(k.typed[0]+k.typed[1]) / float64(queries)
+	}
+	half := float64(c.MinLabelLen) / 2
+	sub := [5]float64{
+		clampScore(math.Log2(1+nQual/float64(c.MinNames)) / math.Log2(5)),
+		clampScore((meanLabel - half) / (63 - half)),
+		clampScore((meanEnt - 2.5) / 2),
+		clampScore(typedShare),
+		sVol,
+	}
+	score := 0.35*sub[0] + 0.2*sub[1] + 0.2*sub[2] + 0.1*sub[3] + 0.15*sub[4]
+	if !k.fired.due(score) {
+		return
+	}
+	k.fired.mark(score)
+	if k.uid == "" {
+		if k.domain != "" {
+			k.uid = FindingUID(KindDNSExfil, k.src.String(), k.domain)
+		} else {
+			k.uid = FindingUID(KindDNSExfil, k.src.String(), "@"+k.resolver.String())
+		}
+		d.strBytes += len(k.uid)
+	}
+	f := &Finding{
+		UID: k.uid, Time: time.Unix(0, now).UTC(), Kind: KindDNSExfil, Score: score,
+		SubScores: []SubScore{{"names", sub[0]}, {"length", sub[1]}, {"entropy", sub[2]}, {"qtype", sub[3]}, {"volume", sub[4]}},
+		Src:       k.src, Dst: k.resolver, DstPort: 53, Proto: k.proto.String(), FQDN: k.domain,
+		Evidence: Evidence{
+			Count: uint64(nQual + 0.5),
+			Extra: map[string]any{"distinct_names": uint64(nAll + 0.5), "queries": queries,
+				"typed_queries": k.typed[0] + k.typed[1], "mean_label": math.Round(meanLabel*10) / 10,
+				"max_label": k.maxLabel, "mean_entropy": math.Round(meanEnt*100) / 100},
+		},
+		MITRE:     []string{"T1071.004", "T1048.003"},
+		FirstSeen: time.Unix(0, k.first).UTC(), LastSeen: time.Unix(0, now).UTC(),
+	}
+	for _, s := range k.samples {
+		if s != "" {
+			f.Evidence.Names = append(f.Evidence.Names, s)
+		}
+	}
+	if k.domain == "" {
+		f.Evidence.Notes = []string{"names under no public top-level domain, grouped by resolver"}
+	}
+	propose(f)
+}
+
+// Tick implements Detector: it forgets keys idle for two windows and hosts
+// idle for a day.
+func (d *DNSExfil) Tick(now time.Time, _ func(*Finding)) {
+	if n := now.UnixNano(); n > d.now {
+		d.now = n
+	}
+	d.keys.expire(d.now - 2*d.win)
+	d.hosts.expire(d.now - int64(24*time.Hour))
+	d.flows.expire(d.now - int64(cumIdle))
+}
+
+// Stats implements Detector.
+func (d *DNSExfil) Stats() DetectorStats {
+	return DetectorStats{
+		Keys:      d.keys.len() + d.hosts.len() + d.flows.t.len(),
+		Bytes:     d.keys.bytes() + d.hosts.bytes() + d.flows.t.bytes() + d.strBytes,
+		Evictions: d.keys.evictions + d.hosts.evictions + d.flows.t.evictions,
+	}
+}

@@ -1,0 +1,835 @@
+package detect
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/flowhound/flowhound/flow"
+)
+
+// Exfil finds uploads from internal hosts to the outside: a lot of data to
+// one destination within an hour (bulk), a steady trickle over a day
+// (low-and-slow), or an upload far above what the host usually sends.
+//
+// Volume is counted as it flows: interim records carry cumulative counts, so
+// each is turned into a delta per flow UID, and an upload still in progress
+// is seen at the next active timeout rather than when it ends. Per
+// (internal source, external destination) and per source, outbound and
+// inbound payload bytes go into a ring of 24 slots spanning SlowWindow (one
+// hour each by default); a sliding sum over Window or SlowWindow gives the
+// volume and the producer-consumer ratio PCR = (out−in)/(out+in), which is
+// near +1 for uploads and negative for downloads. Each source keeps an
+// exponentially weighted baseline of its hourly outbound volume.
+//
+// Raised when, with PCR ≥ MinPCR over the window concerned:
+//   - bulk: ≥ MinBytes out within Window (Slips: 100 MB per hour);
+//   - low-and-slow: ≥ SlowBytes out within SlowWindow in at least 3 active
+//     hours, or in at least 4 active hours at a pace that reaches SlowBytes
+//     per SlowWindow (and at least a quarter of it so far);
+//   - anomalous: ≥ MinBytes/8 within Window from a host whose learned
+//     baseline (≥ 2 hours) is at least 8 times smaller.
+//
+// An hour is active when it carries at least SlowBytes/100 out. Downloads
+// (PCR < MinPCR), internal destinations and allowlisted addresses or names
+// are never reported. Requests to an explicit proxy in the home networks
+// (HTTP CONNECT, absolute URIs) count as uploads to their target: the
+// finding names the proxy as Dst and the target as FQDN. A source whose
+// upload is spread over many destinations, none of which crosses a
+// threshold alone, gets one finding without a destination.
+//
+// Memory is bounded: MaxKeys (source, destination) pairs, a quarter as many
+// sources and open flows; the least recently used are evicted and counted.
+// Only pairs that have carried an upload-like record (more out than in, or
+// ≥ 1 MiB out) get state, so browsing and downloads cost a source entry at
+// most. Observe does not allocate for records that raise nothing.
+type Exfil struct {
+	cfg   ExfilConfig
+	allow *Allowlist
+
+	slotDur      int64 // ns per ring slot
+	win, slowWin int64 // ns
+	anomalyBytes uint64
+	activeBytes  uint64
+
+	pairs *keyedLRU[exfilPairKey, exfilPair]
+	hosts *keyedLRU[netip.Addr, exfilHost]
+	uids  cumDeltas
+
+	now      int64
+	strBytes int // bytes of strings held (names, uids)
+}
+
+// exfilPairKey is a pair; through an explicit proxy, dst is the proxy
+// and target a hash of the name the client asked it for.
+type exfilPairKey struct {
+	src, dst netip.Addr
+	target   uint64
+}
+
+type exfilPair struct {
+	ring        volRing
+	first, last int64
+	conns       uint32
+	port        uint16
+	proto       flow.Proto
+	name        string
+	uid         string
+	fired       proposalGate
+}
+
+type exfilHost struct {
+	ring      volRing
+	base      float64 // EWMA of completed slots' outbound bytes (winsorized)
+	slots     uint32  // completed slots folded into base
+	first     int64
+	pairFired int64         // last time a pair finding of this host was proposed
+	peers     [4]netip.Addr // recent upload destinations, newest first
+	uid       string
+	fired     proposalGate
+}
+
+// proposalGate remembers what a key last proposed, so that a detector proposes
+// again only on a material change (as the Engine would emit it).
+type proposalGate struct {
+	score    float64
+	proposed bool
+}
+
+// due reports whether score is worth proposing given the last proposal.
+func (f *proposalGate) due(score float64) bool {
+	return !f.proposed || math.Abs(score-f.score) >= MinScoreChange || SeverityFor(score) != SeverityFor(f.score)
+}
+
+func (f *proposalGate) mark(score float64) { f.score, f.proposed = score, true }
+
+// Exfil constants that the configuration does not (yet) expose.
+const (
+	exfilSlots = 24
+	// exfilBaseFloor is added to a host's baseline before comparing: a
+	// host that never uploads is not 1000 times anomalous for 1 MB.
+	exfilBaseFloor = 1 << 20
+	// exfilBaseSlots is how many completed slots make a baseline.
+	exfilBaseSlots = 2
+	// exfilAnomalyRatio is how far above its baseline a host must upload
+	// (below MinBytes) to be reported.
+	exfilAnomalyRatio = 8
+	// exfilBaseAlpha is the EWMA weight of a new slot.
+	exfilBaseAlpha = 1.0 / 8
+	// exfilUploadLike is the outbound delta that makes a record an upload
+	// even when more came back.
+	exfilUploadLike = 1 << 20
+)
+
+// NewExfil returns the exfiltration detector. Zero thresholds take
+// DefaultConfig's values.
+func NewExfil(cfg Config) Detector {
+	c := cfg.Exfil
+	def := DefaultConfig().Exfil
+	if c.MinBytes == 0 {
+		c.MinBytes = def.MinBytes
+	}
+	if c.Window <= 0 {
+		c.Window = def.Window
+	}
+	if c.SlowBytes == 0 {
+		c.SlowBytes = def.SlowBytes
+	}
+	if c.SlowWindow <= 0 {
+		c.SlowWindow = def.SlowWindow
+	}
+	if c.SlowWindow < c.Window {
+		c.SlowWindow = c.Window
+	}
+	if c.MinPCR == 0 {
+		c.MinPCR = def.MinPCR
+	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = def.MaxKeys
+	}
+	d := &Exfil{
+		cfg: c, allow: cfg.Allow,
+		slotDur:      max(int64(c.SlowWindow)/exfilSlots, 1),
+		win:          int64(c.Window),
+		slowWin:      int64(c.SlowWindow),
+		anomalyBytes: c.MinBytes / 8,
+		activeBytes:  max(c.SlowBytes/100, 1),
+		pairs:        newKeyedLRU[exfilPairKey, exfilPair](c.MaxKeys),
+		hosts:        newKeyedLRU[netip.Addr, exfilHost](max(c.MaxKeys/4, 64)),
+		uids:         newCumDeltas(max(c.MaxKeys/4, 64)),
+	}
+	d.pairs.onDrop = func(_ *exfilPairKey, p *exfilPair) { d.strBytes -= len(p.name) + len(p.uid) }
+	d.hosts.onDrop = func(_ *netip.Addr, h *exfilHost) { d.strBytes -= len(h.uid) }
+	return d
+}
+
+// Kind implements Detector.
+func (d *Exfil) Kind() Kind { return KindExfil }
+
+// Observe implements Detector.
+func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
+	proxied := viaProxy(r)
+	if !proxied && !Outbound(r) {
+		return
+	}
+	now := r.End.UnixNano()
+	if now > d.now {
+		d.now = now
+	}
+	src, dst := r.OrigAddr, r.RespAddr
+	if allowedOut(d.allow, r, proxied) {
+		return
+	}
+	name := RecordName(r)
+	if name != "" && d.allow.AllowedName(name) {
+		return
+	}
+	dl := d.uids.delta(r, now)
+	if dl.out == 0 && dl.in == 0 && !dl.first {
+		return
+	}
+	slot := now / d.slotDur
+
+	h := d.hosts.get(src, now)
+	if h == nil {
+		h = d.hosts.insert(src, now)
+		h.ring.slot = slot
+		h.first = r.Start.UnixNano()
+	}
+	d.rollHost(h, slot)
+	h.ring.add(dl.out, dl.in)
+	if dl.out >= exfilUploadLike {
+		h.addPeer(dst)
+	}
+
+	upload := dl.out > dl.in || dl.out >= exfilUploadLike
+	k := exfilPairKey{src: src, dst: dst}
+	if proxied {
+		k.target = fnv1aString(fnv1aOffset, name)
+	}
+	p := d.pairs.get(k, now)
+	if p == nil {
+		if !upload {
+			return // a download to a new pair: the host's volume only
+		}
+		p = d.pairs.insert(k, now)
+		p.ring.slot = slot
+		p.first = r.Start.UnixNano()
+	}
+	p.ring.roll(slot)
+	p.ring.add(dl.out, dl.in)
+	p.last = now
+	if dl.first {
+		p.conns++
+	}
+	if dl.out > 0 || p.port == 0 {
+		p.port, p.proto = r.RespPort, r.Proto
+	}
+	if name != "" && name != p.name {
+		d.strBytes += len(name) - len(p.name)
+		p.name = strings.Clone(name)
+	}
+	if d.evalPair(k, p, h, now, propose) {
+		h.pairFired = now
+	}
+	if upload {
+		d.evalHost(src, h, now, propose)
+	}
+}
+
+// rollHost moves a host's ring to slot, folding each completed slot into
+// its baseline. An upload far above the baseline is clipped (to four times
+// the baseline plus the floor) so that one exfiltration does not teach the
+// baseline that it is normal; a sustained one still raises it slowly.
+func (d *Exfil) rollHost(h *exfilHost, slot int64) {
+	v := &h.ring
+	if slot <= v.slot {
+		return
+	}
+	fold := func(x float64) {
+		if h.slots == 0 {
+			h.base = min(x, 4*exfilBaseFloor)
+		} else {
+			h.base += exfilBaseAlpha * (min(x, 4*h.base+exfilBaseFloor) - h.base)
+		}
+		h.slots++
+	}
+	fold(float64(v.cur[0]))
+	for i := min(slot-v.slot-1, 2*exfilSlots); i > 0; i-- {
+		fold(0)
+	}
+	v.roll(slot)
+}
+
+// Tiers of an exfil finding, in order of precedence.
+const (
+	exfilNone = iota
+	exfilBulk
+	exfilSlow
+	exfilAnomaly
+)
+
+var exfilTierNames = [...]string{"", "bulk", "low-and-slow", "anomalous"}
+
+// exfilMeasure is what one evaluation of a ring found.
+type exfilMeasure struct {
+	out1, in1, outS, inS uint64
+	pcr1, pcrS           float64
+	active               int
+	tier                 int
+	score                float64
+	sub                  [4]float64 // volume, pcr, baseline, persistence
+}
+
+func (d *Exfil) measure(v *volRing, h *exfilHost, first, now int64) exfilMeasure {
+	var m exfilMeasure
+	m.out1, m.in1 = v.sum(now, d.win, d.slotDur)
+	m.outS, m.inS = v.sum(now, d.slowWin, d.slotDur)
+	m.pcr1, m.pcrS = pcrOf(m.out1, m.in1), pcrOf(m.outS, m.inS)
+	m.active = v.active(d.activeBytes)
+	c := &d.cfg
+	ratio := float64(m.out1) / (h.base + exfilBaseFloor)
+	learned := h.slots >= exfilBaseSlots
+	span := max(now-first, d.slotDur)
+	pcrT := m.pcr1
+	switch {
+	case m.out1 >= c.MinBytes && m.pcr1 >= c.MinPCR:
+		m.tier = exfilBulk
+	case m.pcrS >= c.MinPCR && (m.outS >= c.SlowBytes && m.active >= 3 ||
+		m.active >= 4 && m.outS >= c.SlowBytes/4 && float64(m.outS)*float64(d.slowWin)/float64(span) >= float64(c.SlowBytes)):
+		m.tier = exfilSlow
+		pcrT = m.pcrS
+	case m.out1 >= d.anomalyBytes && m.pcr1 >= c.MinPCR && learned && ratio >= exfilAnomalyRatio:
+		m.tier = exfilAnomaly
+	}
+	volRatio := float64(m.out1) / float64(c.MinBytes)
+	if m.tier == exfilSlow {
+		volRatio = float64(m.outS) / float64(c.SlowBytes)
+	}
+	m.sub[0] = clampScore(math.Log2(1+volRatio) / 2) // 3× the threshold scores 1
+	m.sub[1] = clampScore(pcrT)
+	m.sub[2] = 0.5 // unknown until the baseline is learned
+	if learned {
+		m.sub[2] = clampScore(math.Log2(max(ratio, 1)) / 6)
+	}
+	m.sub[3] = clampScore(float64(m.active) / 8)
+	m.score = 0.5*m.sub[0] + 0.2*m.sub[1] + 0.15*m.sub[2] + 0.15*m.sub[3]
+	return m
+}
+
+func (d *Exfil) evalPair(k exfilPairKey, p *exfilPair, h *exfilHost, now int64, propose func(*Finding)) bool {
+	m := d.measure(&p.ring, h, p.first, now)
+	if m.tier == exfilNone || !p.fired.due(m.score) {
+		return m.tier != exfilNone
+	}
+	p.fired.mark(m.score)
+	if p.uid == "" {
+		if k.target != 0 {
+			p.uid = FindingUID(KindExfil, k.src.String(), k.dst.String(), p.name)
+		} else {
+			p.uid = FindingUID(KindExfil, k.src.String(), k.dst.String())
+		}
+		d.strBytes += len(p.uid)
+	}
+	f := d.finding(p.uid, k.src, m, p.first, now)
+	f.Dst, f.DstPort, f.Proto, f.FQDN = k.dst, p.port, p.proto.String(), p.name
+	f.Evidence.Connections = uint64(p.conns)
+	f.MITRE = exfilMITRE(p.port, p.name, m)
+	propose(f)
+	return true
+}
+
+// evalHost raises a finding without a destination when a host's total
+// upload crosses a threshold that none of its pairs did.
+func (d *Exfil) evalHost(src netip.Addr, h *exfilHost, now int64, propose func(*Finding)) {
+	if h.ring.cur[0] < d.activeBytes || now-h.pairFired < d.win {
+		return
+	}
+	m := d.measure(&h.ring, h, h.first, now)
+	if m.tier == exfilNone || m.tier == exfilAnomaly || !h.fired.due(m.score) {
+		return
+	}
+	h.fired.mark(m.score)
+	if h.uid == "" {
+		h.uid = FindingUID(KindExfil, src.String(), "*")
+		d.strBytes += len(h.uid)
+	}
+	f := d.finding(h.uid, src, m, h.first, now)
+	for _, a := range h.peers {
+		if a.IsValid() {
+			f.Evidence.Peers = append(f.Evidence.Peers, a)
+		}
+	}
+	f.Evidence.Notes = append(f.Evidence.Notes, "upload spread over several destinations")
+	f.MITRE = []string{"T1048"}
+	propose(f)
+}
+
+func (d *Exfil) finding(uid string, src netip.Addr, m exfilMeasure, first, now int64) *Finding {
+	out, in, p := m.out1, m.in1, m.pcr1
+	if m.tier == exfilSlow {
+		out, in, p = m.outS, m.inS, m.pcrS
+	}
+	return &Finding{
+		UID: uid, Time: time.Unix(0, now).UTC(), Kind: KindExfil, Score: m.score,
+		SubScores: []SubScore{{"volume", m.sub[0]}, {"pcr", m.sub[1]}, {"baseline", m.sub[2]}, {"persistence", m.sub[3]}},
+		Src:       src,
+		Evidence: Evidence{
+			BytesOut: out, BytesIn: in, PCR: p, Duration: float64(now-first) / 1e9,
+			Notes: []string{exfilTierNames[m.tier]},
+			Extra: map[string]any{"bytes_out_window": m.out1, "bytes_out_slow_window": m.outS, "active_slots": m.active},
+		},
+		FirstSeen: time.Unix(0, first).UTC(), LastSeen: time.Unix(0, now).UTC(),
+	}
+}
+
+// exfilMITRE: T1048 (exfiltration over an alternative protocol) always;
+// T1041 too when the upload uses a web port, the usual C2 channel; T1567.002
+// when the name looks like a cloud storage or file-sharing service; T1029
+// for a scheduled trickle.
+func exfilMITRE(port uint16, name string, m exfilMeasure) []string {
+	ids := []string{"T1048"}
+	switch port {
+	case 80, 443, 8080, 8443:
+		ids = append(ids, "T1041")
+	}
+	if cloudStorageName(name) {
+		ids = append(ids, "T1567.002")
+	}
+	if m.tier == exfilSlow && m.active >= 4 {
+		ids = append(ids, "T1029")
+	}
+	return ids
+}
+
+// cloudStorageName reports whether a server name looks like a cloud storage
+// or file transfer service: a known one, or a name made of words such
+// services use.
+func cloudStorageName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, s := range cloudStorageSuffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
+			return true
+		}
+	}
+	for _, w := range cloudStorageWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	cloudStorageSuffixes = []string{"dropbox.com", "dropboxapi.com", "box.com", "drive.google.com",
+		"storage.googleapis.com", "blob.core.windows.net", "s3.amazonaws.com", "onedrive.live.com",
+		"sharepoint.com", "mega.nz", "mega.io", "wetransfer.com", "transfer.sh", "file.io", "anonfiles.com",
+		"gofile.io", "pcloud.com", "backblazeb2.com", "icloud-content.com"}
+	cloudStorageWords = []string{"upload", "storage", "bucket", "drive", "dropbox", "files", "share", "transfer",
+		"vault", "s3.", "blob.", "dav."}
+)
+
+func (h *exfilHost) addPeer(a netip.Addr) {
+	i := 0
+	for i < len(h.peers)-1 && h.peers[i] != a {
+		i++
+	}
+	copy(h.peers[1:i+1], h.peers[:i])
+	h.peers[0] = a
+}
+
+// viaProxy reports whether a record is an internal client's request to an
+// explicit web proxy in the home networks (HTTP CONNECT or an absolute URI):
+// traffic to the outside whose real destination is the proxy target.
+func viaProxy(r *flow.Record) bool {
+	return r.LocalOrig && r.LocalResp && r.App != nil && r.App.HTTPProxyTarget != ""
+}
+
+// allowedOut applies the allowlist to outbound (or proxied) traffic. The
+// proxy's own address does not allow what goes through it: operators list
+// their proxy to quiet other detectors.
+func allowedOut(a *Allowlist, r *flow.Record, proxied bool) bool {
+	if a == nil {
+		return false
+	}
+	if proxied {
+		return a.AllowedAddr(r.OrigAddr) || a.Pairs[[2]netip.Addr{r.OrigAddr, r.RespAddr}]
+	}
+	return a.AllowedPair(r.OrigAddr, r.RespAddr)
+}
+
+// pcrOf is the producer-consumer ratio (out−in)/(out+in), 0 without traffic.
+func pcrOf(out, in uint64) float64 {
+	if out+in == 0 {
+		return 0
+	}
+	return (float64(out) - float64(in)) / (float64(out) + float64(in))
+}
+
+func clampScore(x float64) float64 {
+	switch {
+	case x < 0 || math.IsNaN(x):
+		return 0
+	case x > 1:
+		return 1
+	}
+	return x
+}
+
+// Tick implements Detector: it drops state idle for longer than it can
+// matter (SlowWindow for pairs and hosts, an hour for open flows).
+func (d *Exfil) Tick(now time.Time, _ func(*Finding)) {
+	n := now.UnixNano()
+	if n > d.now {
+		d.now = n
+	}
+	d.pairs.expire(d.now - d.slowWin - d.slotDur)
+	d.hosts.expire(d.now - d.slowWin - d.slotDur)
+	d.uids.expire(d.now - int64(cumIdle))
+}
+
+// Stats implements Detector.
+func (d *Exfil) Stats() DetectorStats {
+	return DetectorStats{
+		Keys:      d.pairs.len() + d.hosts.len() + d.uids.t.len(),
+		Bytes:     d.pairs.bytes() + d.hosts.bytes() + d.uids.t.bytes() + d.strBytes,
+		Evictions: d.pairs.evictions + d.hosts.evictions + d.uids.t.evictions,
+	}
+}
+
+// volRing holds outbound and inbound payload bytes per time slot: the
+// current slot exactly, the exfilSlots-1 before it in KiB.
+type volRing struct {
+	slot int64     // number of the current slot (time / slot length)
+	cur  [2]uint64 // out, in
+	past [exfilSlots - 1][2]uint32
+}
+
+func (v *volRing) add(out, in uint64) {
+	v.cur[0] += out
+	v.cur[1] += in
+}
+
+// roll makes slot the current one; earlier slots are never reopened (a
+// late record counts in the current slot).
+func (v *volRing) roll(slot int64) {
+	k := slot - v.slot
+	if k <= 0 {
+		return
+	}
+	if k >= exfilSlots {
+		v.past = [exfilSlots - 1][2]uint32{}
+	} else {
+		copy(v.past[k:], v.past[:len(v.past)-int(k)])
+		v.past[k-1] = [2]uint32{kibOf(v.cur[0]), kibOf(v.cur[1])}
+		for i := range k - 1 {
+			v.past[i] = [2]uint32{}
+		}
+	}
+	v.cur = [2]uint64{}
+	v.slot = slot
+}
+
+// sum returns the bytes of the last window ns before now: the current
+// slot, whole earlier slots, and the overlapping part of the oldest one
+// pro rata. The ring must have been rolled to now's slot.
+func (v *volRing) sum(now, window, slotDur int64) (out, in uint64) {
+	out, in = v.cur[0], v.cur[1]
+	rem := window - (now - v.slot*slotDur)
+	for i := 0; i < len(v.past) && rem > 0; i++ {
+		o, n := uint64(v.past[i][0])*1024, uint64(v.past[i][1])*1024
+		if rem < slotDur {
+			f := float64(rem) / float64(slotDur)
+			o, n = uint64(float64(o)*f), uint64(float64(n)*f)
+		}
+		out += o
+		in += n
+		rem -= slotDur
+	}
+	return out, in
+}
+
+// active counts the slots with at least min bytes out.
+func (v *volRing) active(min uint64) int {
+	n := 0
+	if v.cur[0] >= min {
+		n++
+	}
+	for _, p := range v.past {
+		if uint64(p[0])*1024 >= min {
+			n++
+		}
+	}
+	return n
+}
+
+func kibOf(b uint64) uint32 {
+	return uint32(min((b+1023)/1024, math.MaxUint32))
+}
+
+// cumIdle is how long an open flow may go without a record before its
+// cumulative counts are forgotten (interim records come every active
+// timeout, 5 minutes by default).
+const cumIdle = time.Hour
+
+// cumDeltas turns the cumulative counts of interim records into deltas.
+// Only flows that have had an interim record are tracked: a flow seen once,
+// in its final record, costs nothing. A flow evicted while open is counted
+// again from zero at its next record (and the eviction is counted).
+type cumDeltas struct {
+	t *keyedLRU[uint64, cumCounts]
+}
+
+type cumCounts struct {
+	out, in uint64
+	dur     int64
+	queries uint32
+}
+
+// cumDelta is what a record adds to what its flow's earlier records said.
+type cumDelta struct {
+	out, in uint64
+	queries uint32
+	// dur is the flow's duration so far; prevDur what the previous record
+	// of the flow said (0 for the first).
+	dur, prevDur int64
+	first        bool // the first record of the flow seen
+}
+
+func newCumDeltas(max int) cumDeltas { return cumDeltas{t: newKeyedLRU[uint64, cumCounts](max)} }
+
+func (u *cumDeltas) delta(r *flow.Record, now int64) cumDelta {
+	var q uint32
+	if r.App != nil {
+		q = r.App.DNSQueries
+	}
+	cur := cumCounts{out: r.OrigBytes, in: r.RespBytes, dur: int64(r.Duration()), queries: q}
+	h := recordFlowHash(r)
+	var d cumDelta
+	d.dur = cur.dur
+	if e := u.t.get(h, now); e != nil {
+		d.out, d.in = satSub(cur.out, e.out), satSub(cur.in, e.in)
+		d.queries = uint32(satSub(uint64(cur.queries), uint64(e.queries)))
+		d.prevDur = e.dur
+		if r.Final {
+			u.t.remove(h)
+		} else {
+			*e = cumCounts{out: max(cur.out, e.out), in: max(cur.in, e.in), dur: max(cur.dur, e.dur),
+				queries: max(cur.queries, e.queries)}
+		}
+		return d
+	}
+	d.out, d.in, d.queries, d.first = cur.out, cur.in, cur.queries, true
+	if !r.Final {
+		*u.t.insert(h, now) = cur
+	}
+	return d
+}
+
+func (u *cumDeltas) expire(before int64) { u.t.expire(before) }
+
+func satSub(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return 0
+}
+
+// FNV-1a, 64 bits.
+const (
+	fnv1aOffset = 14695981039346656037
+	fnv1aPrime  = 1099511628211
+)
+
+func fnv1aString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnv1aPrime
+	}
+	return h
+}
+
+// fnv1aLower hashes s as if it were lower case (ASCII).
+func fnv1aLower(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * fnv1aPrime
+	}
+	return h
+}
+
+// mixAddr folds an address into h, a word at a time.
+func mixAddr(h uint64, a netip.Addr) uint64 {
+	b := a.As16()
+	h = splitmixFinal(h ^ binary.BigEndian.Uint64(b[:8]))
+	return splitmixFinal(h ^ binary.BigEndian.Uint64(b[8:]))
+}
+
+func fnv1aUint(h, x uint64) uint64 {
+	for range 8 {
+		h = (h ^ (x & 0xff)) * fnv1aPrime
+		x >>= 8
+	}
+	return h
+}
+
+// splitmixFinal is a bit finalizer (splitmix64) that spreads FNV's weak low bits.
+func splitmixFinal(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// recordFlowHash identifies a flow by its UID, or by its 5-tuple and start when
+// it has none.
+func recordFlowHash(r *flow.Record) uint64 {
+	if r.UID != "" {
+		return fnv1aString(fnv1aOffset, r.UID)
+	}
+	h := mixAddr(fnv1aOffset, r.OrigAddr)
+	h = mixAddr(h, r.RespAddr)
+	h = fnv1aUint(h, uint64(r.OrigPort)<<24|uint64(r.RespPort)<<8|uint64(r.Proto))
+	return fnv1aUint(h, uint64(r.Start.UnixNano()))
+}
+
+// keyedLRU is a bounded map that evicts its least recently used entry when
+// full. Entries live in one slice linked by index, so a full table does not
+// allocate and eviction order depends only on the order of accesses (a
+// replay evicts the same keys). Pointers it returns are valid until the
+// next insert.
+type keyedLRU[K comparable, V any] struct {
+	index      map[K]int32
+	ents       []keyedEntry[K, V]
+	head, tail int32 // most and least recently used; -1 when empty
+	free       int32 // free list through next; -1 when empty
+	max        int
+	evictions  uint64
+	// onDrop, when set, sees every entry that is evicted or expired (to
+	// account the memory its value holds).
+	onDrop func(*K, *V)
+}
+
+type keyedEntry[K comparable, V any] struct {
+	key        K
+	val        V
+	stamp      int64 // time of the last access
+	prev, next int32
+}
+
+func newKeyedLRU[K comparable, V any](max int) *keyedLRU[K, V] {
+	return &keyedLRU[K, V]{index: map[K]int32{}, head: -1, tail: -1, free: -1, max: max}
+}
+
+func (t *keyedLRU[K, V]) len() int { return len(t.index) }
+
+// get returns k's value and marks it used at now, or nil.
+func (t *keyedLRU[K, V]) get(k K, now int64) *V {
+	i, ok := t.index[k]
+	if !ok {
+		return nil
+	}
+	e := &t.ents[i]
+	if now > e.stamp {
+		e.stamp = now
+	}
+	if t.head != i {
+		t.unlink(i)
+		t.pushFront(i)
+	}
+	return &e.val
+}
+
+// insert adds k (which must be absent) with a zero value, evicting the
+// least recently used entry when the table is full.
+func (t *keyedLRU[K, V]) insert(k K, now int64) *V {
+	var i int32
+	switch {
+	case len(t.index) >= t.max && t.tail >= 0:
+		i = t.tail
+		if t.onDrop != nil {
+			t.onDrop(&t.ents[i].key, &t.ents[i].val)
+		}
+		t.unlink(i)
+		delete(t.index, t.ents[i].key)
+		t.evictions++
+	case t.free >= 0:
+		i = t.free
+		t.free = t.ents[i].next
+	default:
+		t.ents = append(t.ents, keyedEntry[K, V]{})
+		i = int32(len(t.ents) - 1)
+	}
+	t.ents[i] = keyedEntry[K, V]{key: k, stamp: now}
+	t.index[k] = i
+	t.pushFront(i)
+	return &t.ents[i].val
+}
+
+func (t *keyedLRU[K, V]) remove(k K) {
+	if i, ok := t.index[k]; ok {
+		t.drop(i)
+	}
+}
+
+func (t *keyedLRU[K, V]) drop(i int32) {
+	t.unlink(i)
+	delete(t.index, t.ents[i].key)
+	t.ents[i] = keyedEntry[K, V]{next: t.free}
+	t.free = i
+}
+
+// expire removes the entries last used before the given time, oldest
+// first.
+func (t *keyedLRU[K, V]) expire(before int64) {
+	for t.tail >= 0 && t.ents[t.tail].stamp < before {
+		i := t.tail
+		if t.onDrop != nil {
+			t.onDrop(&t.ents[i].key, &t.ents[i].val)
+		}
+		t.drop(i)
+	}
+}
+
+func (t *keyedLRU[K, V]) unlink(i int32) {
+	e := &t.ents[i]
+	if e.prev >= 0 {
+		t.ents[e.prev].next = e.next
+	} else {
+		t.head = e.next
+	}
+	if e.next >= 0 {
+		t.ents[e.next].prev = e.prev
+	} else {
+		t.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (t *keyedLRU[K, V]) pushFront(i int32) {
+	e := &t.ents[i]
+	e.prev, e.next = -1, t.head
+	if t.head >= 0 {
+		t.ents[t.head].prev = i
+	}
+	t.head = i
+	if t.tail < 0 {
+		t.tail = i
+	}
+}
+
+// bytes accounts the table's memory: its entry slice and its index (a key
+// and an int32 per slot, slots at most 7/8 full, one control byte each).
+func (t *keyedLRU[K, V]) bytes() int {
+	var k K
+	var e keyedEntry[K, V]
+	return cap(t.ents)*int(unsafe.Sizeof(e)) + len(t.index)*(int(unsafe.Sizeof(k))+4+1)*8/7
+}
