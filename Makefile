@@ -15,9 +15,10 @@ BENCH_DEBS := softflowd nfdump argus-server bc
 build:
 	$(GO) build -o $(BIN) ./cmd/flowhound
 
-## run: replay the bundled beacon capture and print its flow records and a summary
+## run: replay the bundled beacon capture through sensor and detectors: findings
+## as JSON lines on stdout, a summary with the top findings on stderr
 run: build
-	$(BIN) flows --home-net $(HOME_NET) $(PCAP)
+	$(BIN) replay --home-net $(HOME_NET) $(PCAP)
 
 ## test: format and vet checks, then every test (fuzz seed corpora included)
 test: deps lint
