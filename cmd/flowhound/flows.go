@@ -15,12 +15,16 @@ import (
 
 	"github.com/flowhound/flowhound/capture"
 	"github.com/flowhound/flowhound/capture/pcapfile"
+	"github.com/flowhound/flowhound/config"
 	"github.com/flowhound/flowhound/flow"
 )
 
 // captureFlags are the sensor settings shared by the commands that read
 // packets.
 type captureFlags struct {
+	fs            *flag.FlagSet
+	configPath    string
+	file          *config.Config // loaded from configPath, or the defaults
 	homeNet       string
 	maxFlows      int
 	activeTimeout time.Duration
@@ -31,6 +35,8 @@ type captureFlags struct {
 }
 
 func (c *captureFlags) register(fs *flag.FlagSet) {
+	c.fs = fs
+	fs.StringVar(&c.configPath, "config", "", "configuration file (see flowhound.example.yaml); flags given on the command line override it")
 	def := capture.DefaultTableConfig()
 	fs.StringVar(&c.homeNet, "home-net", "", "comma-separated home networks for local_orig/local_resp (default RFC 1918, 100.64/10, ULA, link-local)")
 	fs.IntVar(&c.maxFlows, "max-flows", def.MaxFlows, "maximum flows tracked at once; the least recently active is evicted beyond it")
@@ -41,8 +47,43 @@ func (c *captureFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.dedup, "dedup", 0, "drop frames identical to one seen within this window (e.g. 5ms for SPAN sessions that mirror both directions); 0 disables")
 }
 
+// config builds the capture configuration: the configuration file (or the
+// defaults), FLOWHOUND_* environment overrides when a file is given, then
+// the flags set on the command line.
 func (c *captureFlags) config() (capture.Config, error) {
-	cfg := capture.Config{Table: capture.DefaultTableConfig(), Dedup: c.dedup}
+	c.file = config.Default()
+	if c.configPath != "" {
+		f, err := config.LoadWithEnv(c.configPath, os.Environ())
+		if err != nil {
+			return capture.Config{}, err
+		}
+		c.file = f
+	}
+	cfg := c.file.CaptureConfig()
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.configPath != "" {
+		// Only the flags given explicitly override the file.
+		if !set["max-flows"] {
+			c.maxFlows = cfg.Table.MaxFlows
+		}
+		if !set["active-timeout"] {
+			c.activeTimeout = cfg.Table.ActiveTimeout
+		}
+		if !set["tcp-timeout"] {
+			c.tcpTimeout = cfg.Table.TCPTimeout
+		}
+		if !set["udp-timeout"] {
+			c.udpTimeout = cfg.Table.UDPTimeout
+		}
+		if !set["dedup"] {
+			c.dedup = cfg.Dedup
+		}
+		if !set["workers"] {
+			c.workers = c.file.Capture.Workers
+		}
+	}
+	cfg.Dedup = c.dedup
 	if c.homeNet != "" {
 		n, err := flow.ParseNetworks(c.homeNet)
 		if err != nil {

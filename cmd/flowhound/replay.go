@@ -71,12 +71,16 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 
-	dcfg := detect.DefaultConfig()
-	dcfg.HomeNets = cfg.Table.HomeNets
+	dcfg := cf.file.DetectConfig()
+	if cfg.Table.HomeNets != nil {
+		dcfg.HomeNets = cfg.Table.HomeNets
+	}
 	if dcfg.HomeNets == nil {
 		dcfg.HomeNets = flow.DefaultHomeNets()
 	}
-	dcfg.Sensor = *sensorID
+	if *sensorID != "" {
+		dcfg.Sensor = *sensorID
+	}
 	if dcfg.Sensor == "" {
 		dcfg.Sensor, _ = os.Hostname()
 	}
