@@ -7,10 +7,10 @@ PCAP     ?= testdata/test-cc-capture-1.pcap.gz
 HOME_NET ?= 147.32.0.0/16
 FUZZTIME ?= 30s
 # Debian packages the tests (tshark) and the benchmark (peers) use.
-TEST_DEBS  := tshark
+TEST_DEBS  := tshark kcat
 BENCH_DEBS := softflowd nfdump argus-server bc
 
-.PHONY: build run test lint deps bench-deps fuzz golden bench eval clean
+.PHONY: build run test lint deps devbins dev dev-stop bench-deps fuzz golden bench eval clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowhound
@@ -20,8 +20,9 @@ build:
 run: build
 	$(BIN) replay --home-net $(HOME_NET) $(PCAP)
 
-## test: format and vet checks, then every test (fuzz seed corpora included)
-test: deps lint
+## test: format and vet checks, then every test (fuzz seed corpora included);
+## the sink tests start a real Kafka broker and InfluxDB on loopback
+test: deps devbins lint
 	$(GO) test -count=1 ./...
 
 lint:
@@ -33,6 +34,19 @@ lint:
 # otherwise it says what is missing and the tests that need it skip.
 deps:
 	@./scripts/debs.sh $(TEST_DEBS)
+
+## devbins: build (once, cached in .bin/) the Kafka broker and InfluxDB 1.8.10
+## the sink tests run against
+devbins:
+	./scripts/devservices.sh build
+
+## dev: start Kafka and InfluxDB on loopback; then eval "$$(scripts/devservices.sh env)"
+dev:
+	./scripts/devservices.sh start
+	@./scripts/devservices.sh env
+
+dev-stop:
+	./scripts/devservices.sh stop
 
 bench-deps:
 	@./scripts/debs.sh $(BENCH_DEBS)
@@ -53,6 +67,7 @@ golden: deps
 ## nfpcapd and argus on the same synthetic 2 M-packet capture
 bench: build bench-deps
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem ./capture/ ./flow/
+	$(GO) test -run '^$$' -bench 'KafkaFlows|InfluxPoints' -benchtime 200000x ./sinks/
 	./scripts/bench.sh
 
 ## eval: score the detectors on generated scenarios (3 profiles x 3 seeds), the
