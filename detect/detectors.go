@@ -3,6 +3,9 @@ package detect
 // NewDetectors returns the enabled detectors of cfg, one per kind.
 func NewDetectors(cfg Config) []Detector {
 	var ds []Detector
+	if cfg.Beacon.Enabled {
+		ds = append(ds, NewBeacon(cfg))
+	}
 	if cfg.LongConn.Enabled {
 		ds = append(ds, NewLongConn(cfg))
 	}

@@ -63,7 +63,7 @@ func SweepDuration(period time.Duration, missed float64, minBeats int) time.Dura
 	// Missed beats are random and beacons start at staggered times, so
 	// leave a third more beats than the expectation, plus ten.
 	n := math.Ceil(float64(minBeats)/(1-min(max(missed, 0), 0.9))*4/3) + 10
-	return max(time.Duration(n)*period, 10*time.Minute)
+	return max(time.Duration(n)*period, 20*time.Minute)
 }
 
 // SweepReport is the result of a sweep.
