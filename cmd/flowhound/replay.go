@@ -180,14 +180,20 @@ func printFindingSummary(w io.Writer, e *detect.Engine, top []detect.Finding) {
 	if len(top) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%-17s %-6s %-8s %-39s %s\n", "kind", "score", "severity", "source -> destination", "name")
+	fmt.Fprintf(w, "\n%-17s %-6s %-8s %s\n", "kind", "score", "severity", "source -> destination (address or name)")
 	for _, f := range top {
-		dst := f.Dst.String()
-		if !f.Dst.IsValid() {
+		var dst string
+		switch {
+		case f.Dst.IsValid():
+			dst = f.Dst.String()
+		case f.FQDN != "":
+			dst = f.FQDN
+		default:
 			dst = fmt.Sprintf("%d peers", len(f.Evidence.Peers))
-		} else if f.DstPort != 0 {
+		}
+		if f.DstPort != 0 {
 			dst = fmt.Sprintf("%s:%d", dst, f.DstPort)
 		}
-		fmt.Fprintf(w, "%-17s %-6.2f %-8s %-39s %s\n", f.Kind, f.Score, f.Severity, f.Src.String()+" -> "+dst, f.FQDN)
+		fmt.Fprintf(w, "%-17s %-6.2f %-8s %s -> %s\n", f.Kind, f.Score, f.Severity, f.Src, dst)
 	}
 }
