@@ -38,9 +38,17 @@ type Engine struct {
 	out       func(*Finding)
 	sensor    string
 	emitted   map[string]emittedState
+	order     []string // uids in order of first emission, a ring bounding emitted
+	next      int
 	now       time.Time
 	stats     EngineStats
 }
+
+// MaxTrackedFindings bounds the uids the engine remembers to tell updates
+// from new findings. Beyond it the oldest is forgotten: if its activity goes
+// on, it is emitted again as new with the same uid, which consumers that
+// de-duplicate by uid absorb.
+const MaxTrackedFindings = 1 << 18
 
 type emittedState struct {
 	score    float64
@@ -56,6 +64,7 @@ type EngineStats struct {
 	Proposals uint64
 	New       uint64
 	Updates   uint64
+	Forgotten uint64 // uids dropped from the engine's memory (see MaxTrackedFindings)
 	ByKind    map[Kind]uint64
 }
 
@@ -114,6 +123,16 @@ func (e *Engine) propose(f *Finding) {
 		e.stats.Updates++
 	default:
 		return
+	}
+	if !seen {
+		if len(e.order) < MaxTrackedFindings {
+			e.order = append(e.order, f.UID)
+		} else {
+			delete(e.emitted, e.order[e.next])
+			e.order[e.next] = f.UID
+			e.next = (e.next + 1) % MaxTrackedFindings
+			e.stats.Forgotten++
+		}
 	}
 	e.emitted[f.UID] = emittedState{score: f.Score, severity: f.Severity}
 	if f.Sensor == "" {
