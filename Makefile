@@ -7,7 +7,7 @@ PCAP     ?= testdata/test-cc-capture-1.pcap.gz
 HOME_NET ?= 147.32.0.0/16
 FUZZTIME ?= 30s
 # Debian packages the tests (tshark) and the benchmark (peers) use.
-TEST_DEBS  := tshark kcat
+TEST_DEBS  := tshark kcat tcpdump iproute2
 BENCH_DEBS := softflowd nfdump argus-server bc
 
 .PHONY: build run test lint deps devbins dev dev-stop bench-deps fuzz golden bench eval clean

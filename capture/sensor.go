@@ -168,6 +168,10 @@ func (e *IncompleteError) Error() string {
 // Unwrap returns the individual errors.
 func (e *IncompleteError) Unwrap() []error { return e.Errs }
 
+// Advance moves the packet clock to now (ns since epoch) without a packet,
+// so that idle flows expire on a live sensor whose traffic pauses.
+func (s *Sensor) Advance(now int64) { s.table.Advance(now) }
+
 // Flush emits every open flow as final.
 func (s *Sensor) Flush() { s.table.Flush() }
 

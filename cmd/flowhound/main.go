@@ -32,6 +32,7 @@ const usage = `usage: flowhound <command> [flags] [args]
 commands:
   flows [file|dir|-]...   read captures, write one JSON flow record per line
   replay [file|dir|-]...  read captures, run the detectors, write one JSON finding per line
+  sense -i IFACE[,IFACE]  capture live interfaces (AF_PACKET), run the detectors, write JSON findings
   synth bench|scenario    write synthetic captures (benchmark; labelled scenarios with truth.json)
   eval [sweep|real|suite] score detectors on labelled scenarios (DIR...), sweeps, real captures
   check-config FILE       validate a configuration file and print the effective configuration
@@ -69,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdFlows(args[1:], stdin, stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdin, stdout, stderr)
+	case "sense":
+		return cmdSense(args[1:], stdout, stderr)
 	case "synth":
 		return cmdSynth(args[1:], stdout, stderr)
 	case "eval":

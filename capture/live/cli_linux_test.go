@@ -1,0 +1,172 @@
+package live
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSenseCommand runs `flowhound sense` in the capture namespace with two
+// fanout workers and --user nobody, sends it traffic, checks that it runs
+// without privileges, stops it with SIGINT and reads its flow records.
+func TestSenseCommand(t *testing.T) {
+	tn := newTestNet(t)
+	startServer(t, tn)
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is needed to build flowhound")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody to drop privileges to")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "flowhound")
+	start := time.Now()
+	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/flowhound/flowhound/cmd/flowhound").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Logf("built flowhound in %v", time.Since(start).Round(time.Millisecond))
+
+	flowsPath := filepath.Join(dir, "flows.jsonl")
+	args := []string{"netns", "exec", tn.nsA, bin, "sense", "-i", tn.ifA, "-workers", "2", "-ring-size", "2MiB",
+		"--user", "nobody", "-o", filepath.Join(dir, "findings.jsonl"), "-flows", flowsPath, "-sensor", "veth-test"}
+	if _, err := exec.LookPath("tcpdump"); err == nil {
+		args = append(args, "-f", "tcp")
+	}
+	cmd := exec.Command("ip", args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+	// `ip netns exec` execs flowhound: the pid is flowhound's.
+	waitFor := func(prefix string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("flowhound exited before printing %q:\n%s", prefix, log.String())
+				}
+				log.WriteString(l + "\n")
+				if strings.HasPrefix(l, prefix) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("flowhound did not print %q in 10s:\n%s", prefix, log.String())
+			}
+		}
+	}
+	waitFor("capturing on " + tn.ifA)
+
+	status, err := readStatus(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"Uid": "65534", "CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapAmb": "0000000000000000"} {
+		if got := strings.Fields(status[k]); len(got) == 0 || got[0] != want {
+			t.Errorf("after --user nobody: %s is %q, want %s", k, status[k], want)
+		}
+	}
+
+	var truth []sent
+	for _, size := range []int{5000, 70_000, 300} {
+		s, err := exchange(tn, addrA, bulkPort, size, 2*size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth = append(truth, s)
+	}
+	// No pause: the last frames are still in the block the kernel is
+	// filling, and stopping must wait for it.
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFor("interrupt: stopping")
+	for l := range lines {
+		log.WriteString(l + "\n")
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("flowhound sense after SIGINT: %v, want exit status 0\n%s", err, log.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("flowhound sense did not exit within 10s of SIGINT\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), fmt.Sprintf("kernel    %s: ", tn.ifA)) || !strings.Contains(log.String(), " 0 dropped") {
+		t.Errorf("no kernel counters without drops in the summary:\n%s", log.String())
+	}
+
+	data, err := os.ReadFile(flowsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		OrigP     uint16 `json:"orig_p"`
+		OrigBytes uint64 `json:"orig_bytes"`
+		RespBytes uint64 `json:"resp_bytes"`
+		OrigPkts  uint64 `json:"orig_pkts"`
+		RespPkts  uint64 `json:"resp_pkts"`
+	}
+	got := map[uint16]rec{}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r rec
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("flow record %q: %v", l, err)
+		}
+		got[r.OrigP] = r
+	}
+	if len(got) != len(truth) {
+		t.Errorf("%d flow records, want %d:\n%s", len(got), len(truth), data)
+	}
+	for _, s := range truth {
+		want := rec{s.src.Port(), s.origBytes, s.respBytes, s.origPkts, s.respPkts}
+		if got[s.src.Port()] != want {
+			t.Errorf("flow %v: got %+v, want %+v", s, got[s.src.Port()], want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("flowhound's stderr:\n%s", log.String())
+	}
+}
+
+// readStatus returns the fields of /proc/PID/status.
+func readStatus(pid int) (map[string]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, nil
+}
