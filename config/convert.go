@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/flowhound/flowhound/capture"
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/flow"
+	"github.com/flowhound/flowhound/sinks"
 )
 
 // The conversions below assume a valid configuration (see Validate): items
@@ -146,4 +148,91 @@ func prefixStrings(n *flow.Networks) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// The sink conversions below are where the configuration file's settings
+// meet package sinks. The file stays the user-facing source of truth; where
+// the two disagree, the file's name and value win:
+//
+//   - sinks.jsonl.path "" disables the sink (the sinks package reads "" as
+//     standard output), so JSONLConfig reports it as not enabled.
+//   - sinks.kafka.batch_size is the most messages in one produce request
+//     (KafkaConfig.BatchSize); batch_timeout is how long a batch waits for
+//     more messages (Delivery.Linger); buffer is Delivery.Buffer.
+//   - Secrets are passed as the file has them, inline or as a file name;
+//     the sinks read the file. A secret from the environment
+//     (FLOWHOUND_SINKS_KAFKA_SASL_PASSWORD) has already replaced the inline
+//     value, so the sinks' own *_env indirection is never used.
+//
+// Settings the file does not have keep the sinks' defaults. The Delivery
+// logger is left nil for the caller to set.
+
+// JSONLConfig returns the JSON-lines sink's settings and whether the sink is
+// enabled. It writes findings only.
+func (c *Config) JSONLConfig() (sinks.JSONLConfig, bool) {
+	j := &c.Sinks.JSONL
+	if !j.Enabled() {
+		return sinks.JSONLConfig{}, false
+	}
+	return sinks.JSONLConfig{
+		Path:       j.Path,
+		RotateSize: int64(min(uint64(j.RotateSize), math.MaxInt64)),
+		RotateKeep: j.RotateKeep,
+		Topics:     []sinks.Topic{sinks.TopicFinding},
+	}, true
+}
+
+// KafkaConfig returns the Kafka sink's settings and whether the sink is
+// enabled (brokers are listed). Counters are not published to Kafka: the
+// file has no topic for them.
+func (c *Config) KafkaConfig() (sinks.KafkaConfig, bool) {
+	k := &c.Sinks.Kafka
+	if !k.Enabled() {
+		return sinks.KafkaConfig{}, false
+	}
+	return sinks.KafkaConfig{
+		Brokers:          append([]string(nil), k.Brokers...),
+		FindingsTopic:    k.FindingsTopic,
+		FlowsTopic:       k.FlowsTopic,
+		Compression:      k.Compression,
+		BatchSize:        k.BatchSize,
+		RequiredAcks:     k.RequiredAcks,
+		AutoCreateTopics: k.AutoCreateTopics,
+		TLS:              k.TLS.sinksConfig(),
+		SASL: sinks.SASLConfig{
+			Mechanism:    k.SASL.Mechanism,
+			Username:     k.SASL.Username,
+			Password:     string(k.SASL.Password),
+			PasswordFile: k.SASL.PasswordFile,
+		},
+		Delivery: sinks.Delivery{Buffer: k.Buffer, Linger: k.BatchTimeout},
+	}, true
+}
+
+// InfluxConfig returns the InfluxDB sink's settings and whether the sink is
+// enabled (url is set). The counters interval, sinks.influxdb.interval, is
+// not a sink setting: the caller publishes counters that often.
+func (c *Config) InfluxConfig() (sinks.InfluxConfig, bool) {
+	x := &c.Sinks.InfluxDB
+	if !x.Enabled() {
+		return sinks.InfluxConfig{}, false
+	}
+	return sinks.InfluxConfig{
+		URL:       x.URL,
+		Org:       x.Org,
+		Bucket:    x.Bucket,
+		Token:     string(x.Token),
+		TokenFile: x.TokenFile,
+		Delivery:  sinks.Delivery{Buffer: x.Buffer},
+	}, true
+}
+
+func (t *TLS) sinksConfig() sinks.TLSConfig {
+	return sinks.TLSConfig{
+		Enabled:            t.Enabled,
+		CAFile:             t.CAFile,
+		CertFile:           t.CertFile,
+		KeyFile:            t.KeyFile,
+		InsecureSkipVerify: t.InsecureSkipVerify,
+	}
 }

@@ -49,14 +49,16 @@ func envName(path string) string {
 // (os.Environ() form; other variables are ignored). Lists are
 // comma-separated; an empty value sets an empty list. Relative file names
 // are resolved against the working directory. An unknown FLOWHOUND_
-// variable or a value that does not parse is an error naming the variable;
+// variable (other than FLOWHOUND_TEST_*, which the test servers use) or a
+// value that does not parse is an error naming the variable;
 // values are not range-checked until Validate.
 func (c *Config) ApplyEnv(environ []string) error {
 	settings := envSettings()
 	vars := make([][2]string, 0, len(environ))
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, EnvPrefix) {
+		// FLOWHOUND_TEST_* belong to the test servers (scripts/devservices.sh), not to the configuration.
+		if strings.HasPrefix(k, EnvPrefix) && !strings.HasPrefix(k, EnvPrefix+"TEST_") {
 			vars = append(vars, [2]string{k, v})
 		}
 	}

@@ -1,37 +1,39 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"sort"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowhound/flowhound/capture"
+	"github.com/flowhound/flowhound/capture/pcapfile"
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/flow"
+	"github.com/flowhound/flowhound/sinks"
 )
 
 // cmdReplay runs capture and detection over capture files and writes
-// findings as JSON lines.
+// findings as JSON lines, and to the sinks its configuration enables.
 func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf captureFlags
 	cf.register(fs)
-	out := fs.String("o", "-", "write findings to this file instead of stdout")
+	out := fs.String("o", "-", "write findings to this file (- for stdout); without -o, to sinks.jsonl.path of -config when that names a file, else to stdout")
 	flowsOut := fs.String("flows", "", "also write every flow record as JSON lines to this file (- for stdout, mixed with findings)")
 	sensorID := fs.String("sensor", "", "sensor id stamped on findings (default: host name)")
+	flushTimeout := fs.Duration("flush-timeout", 10*time.Second, "at the end, how long the sinks (Kafka, InfluxDB) may take to deliver what they hold; the rest is dropped and counted")
 	quiet := fs.Bool("q", false, "no summary on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flowhound replay [flags] [file|dir|-]...\n\nReplays captures through the sensor and the detectors and writes one JSON finding per line. Flags:")
+		fmt.Fprintln(stderr, "usage: flowhound replay [flags] [file|dir|-]...\n\nReplays captures through the sensor and the detectors and writes one JSON finding per line,\nalso to the Kafka and InfluxDB sinks that -config enables. Flags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -41,35 +43,11 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
-	paths := fs.Args()
-	if len(paths) == 0 {
-		paths = []string{"-"}
+	if *flushTimeout <= 0 {
+		return &exitError{2, fmt.Errorf("-flush-timeout must be positive, got %v", *flushTimeout)}
 	}
-	src, err := openSource(paths, stdin)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-
-	fw, closeF, err := createOutput(*out, stdout)
-	if err != nil {
-		return err
-	}
-	defer closeF()
-	findingsW := bufio.NewWriterSize(fw, 64<<10)
-	var flowsW *bufio.Writer
-	if *flowsOut != "" {
-		w, closeFl, err := createOutput(*flowsOut, stdout)
-		if err != nil {
-			return err
-		}
-		defer closeFl()
-		if *flowsOut == "-" {
-			flowsW = findingsW
-		} else {
-			flowsW = bufio.NewWriterSize(w, 1<<20)
-		}
-	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	dcfg := cf.file.DetectConfig()
 	if cfg.Table.HomeNets != nil {
@@ -84,66 +62,157 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if dcfg.Sensor == "" {
 		dcfg.Sensor, _ = os.Hostname()
 	}
-	var werr error
+
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{"-"}
+	}
+	src, err := openSource(paths, stdin)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	// Findings go to -o; without it, to sinks.jsonl.path when that names a
+	// file (rotated by the JSONL sink), else to stdout.
+	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: true, Logger: commandLogger(stderr, &cf.file.Log)}
+	if j := cf.file.Sinks.JSONL.Path; set["o"] || j == "" || j == "-" {
+		w, closeF, err := createOutput(*out, stdout)
+		if err != nil {
+			return err
+		}
+		defer closeF()
+		oopts.Findings = w
+	}
+	if *flowsOut != "" {
+		if *flowsOut == "-" && oopts.Findings == stdout {
+			oopts.Flows = stdout
+		} else {
+			w, closeFl, err := createOutput(*flowsOut, stdout)
+			if err != nil {
+				return err
+			}
+			defer closeFl()
+			oopts.Flows = w
+		}
+	}
+	outs, err := openOutputs(cf.file, oopts)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	closeOutputs := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), *flushTimeout)
+		defer cancel()
+		return outs.Close(ctx)
+	}
+	defer closeOutputs() // on early returns; a no-op after the first call
+
 	var top []detect.Finding
 	emitFinding := func(f *detect.Finding) {
-		b, err := json.Marshal(f)
-		if err == nil {
-			b = append(b, '\n')
-			_, err = findingsW.Write(b)
-		}
-		if err != nil && werr == nil {
-			werr = err
-		}
+		outs.Finding(f)
 		top = keepTop(top, f)
 	}
 	engine := detect.NewEngine(dcfg.Sensor, emitFinding, detect.NewDetectors(dcfg)...)
-	var line []byte
 	var last time.Time
 	emitRecord := func(r *flow.Record) {
-		if flowsW != nil {
-			line = r.AppendJSON(line[:0])
-			line = append(line, '\n')
-			if _, err := flowsW.Write(line); err != nil && werr == nil {
-				werr = err
-			}
-		}
+		outs.Flow(r)
 		engine.Record(r)
 		if r.End.After(last) {
 			last = r.End
 		}
 	}
+	tap := &countersTap{packetSource: src, fresh: make(chan sinks.Counters, 1)}
 	var sensor interface {
 		Run(context.Context, capture.PacketSource) error
 		Stats() capture.Stats
 	}
 	if cf.workers > 1 {
+		// Parallel's counters are complete only after Run: no periodic
+		// counters, only the final ones.
 		sensor = capture.NewParallel(cfg, cf.workers, emitRecord)
 	} else {
-		sensor = capture.NewSensor(cfg, emitRecord)
+		s := capture.NewSensor(cfg, emitRecord)
+		sensor = s
+		tap.take = func() sinks.Counters { st := s.Stats(); return countersOf(&st) }
+		outs.StartCounters(tap.read)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopSignals := onShutdownSignal(stderr, cancel, os.Exit)
+	defer stopSignals()
 	start := time.Now()
-	runErr := sensor.Run(ctx, src)
+	runErr := sensor.Run(ctx, tap)
 	engine.Tick(last)
 	elapsed := time.Since(start)
-	for _, w := range []*bufio.Writer{findingsW, flowsW} {
-		if w != nil {
-			if err := w.Flush(); err != nil && werr == nil {
-				werr = err
-			}
-		}
-	}
+	st := sensor.Stats()
+	tap.finish(countersOf(&st))
+	outs.StartCounters(tap.read) // with -workers: the final counters
+	outErr := closeOutputs()
 	if !*quiet {
-		st := sensor.Stats()
 		printSummary(stderr, &st, elapsed)
 		printFindingSummary(stderr, engine, top)
+		outs.PrintSummary(stderr)
 	}
-	if werr != nil {
-		return fmt.Errorf("writing output: %w", werr)
+	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+		runErr = nil // stopped by a signal, after flushing everything
 	}
-	return runErr
+	return errors.Join(runErr, outErr)
+}
+
+// countersTap takes the sensor's counters for the counters publisher
+// between two packets, on the goroutine that runs the sensor: Sensor.Stats
+// must not be called concurrently with Run.
+type countersTap struct {
+	packetSource
+	take  func() sinks.Counters // nil: no counters during the run
+	want  atomic.Bool
+	fresh chan sinks.Counters
+
+	mu   sync.Mutex
+	last sinks.Counters
+	done bool
+}
+
+func (t *countersTap) Next(p *pcapfile.Packet) error {
+	if t.want.Load() && t.take != nil {
+		t.want.Store(false)
+		select {
+		case t.fresh <- t.take():
+		default:
+		}
+	}
+	return t.packetSource.Next(p)
+}
+
+// read asks for the counters as of the next packet and waits a moment for
+// them; when no packet comes (a stalled pipe) it returns the last ones.
+func (t *countersTap) read() sinks.Counters {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if !done {
+		t.want.Store(true)
+		select {
+		case c := <-t.fresh:
+			t.mu.Lock()
+			if !t.done {
+				t.last = c
+			}
+			t.mu.Unlock()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// finish sets the counters after the run; read returns them from then on.
+func (t *countersTap) finish(c sinks.Counters) {
+	t.mu.Lock()
+	t.last, t.done = c, true
+	t.mu.Unlock()
 }
 
 func createOutput(path string, stdout io.Writer) (io.Writer, func(), error) {
