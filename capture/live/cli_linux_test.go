@@ -119,8 +119,12 @@ func TestSenseCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("flowhound sense did not exit within 10s of SIGINT\n%s", log.String())
 	}
-	if !strings.Contains(log.String(), fmt.Sprintf("kernel    %s: ", tn.ifA)) || !strings.Contains(log.String(), " 0 dropped") {
-		t.Errorf("no kernel counters without drops in the summary:\n%s", log.String())
+	// The kernel may drop a frame when the machine is loaded (CI runs the
+	// test packages in parallel); the summary must then say so, and the
+	// drops must account for every packet missing below.
+	var kpkts, kdrops uint64
+	if _, err := fmt.Sscanf(afterPrefix(log.String(), fmt.Sprintf("kernel    %s: ", tn.ifA)), "%d packets, %d dropped", &kpkts, &kdrops); err != nil {
+		t.Errorf("no kernel counters in the summary (%v):\n%s", err, log.String())
 	}
 
 	data, err := os.ReadFile(flowsPath)
@@ -145,11 +149,23 @@ func TestSenseCommand(t *testing.T) {
 	if len(got) != len(truth) {
 		t.Errorf("%d flow records, want %d:\n%s", len(got), len(truth), data)
 	}
+	var missing uint64
 	for _, s := range truth {
 		want := rec{s.src.Port(), s.origBytes, s.respBytes, s.origPkts, s.respPkts}
-		if got[s.src.Port()] != want {
-			t.Errorf("flow %v: got %+v, want %+v", s, got[s.src.Port()], want)
+		g := got[s.src.Port()]
+		// Bytes come from sequence numbers, so a dropped segment does not
+		// change them; packets may be short by what the kernel dropped.
+		if g.OrigP != want.OrigP || g.OrigBytes != want.OrigBytes || g.RespBytes != want.RespBytes ||
+			g.OrigPkts > want.OrigPkts || g.RespPkts > want.RespPkts {
+			t.Errorf("flow %v: got %+v, want %+v", s, g, want)
 		}
+		missing += want.OrigPkts - min(g.OrigPkts, want.OrigPkts) + want.RespPkts - min(g.RespPkts, want.RespPkts)
+	}
+	if missing > kdrops {
+		t.Errorf("%d packets missing from the flows but the kernel reported %d dropped", missing, kdrops)
+	}
+	if kdrops > 0 {
+		t.Logf("the kernel dropped %d packets (machine under load); %d missing from the flows", kdrops, missing)
 	}
 	if t.Failed() {
 		t.Logf("flowhound's stderr:\n%s", log.String())
@@ -169,4 +185,12 @@ func readStatus(pid int) (map[string]string, error) {
 		}
 	}
 	return m, nil
+}
+
+// afterPrefix returns what follows the first occurrence of prefix in s, or "".
+func afterPrefix(s, prefix string) string {
+	if _, after, ok := strings.Cut(s, prefix); ok {
+		return after
+	}
+	return ""
 }
