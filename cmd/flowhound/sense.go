@@ -1,15 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/flowhound/flowhound/sinks"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,60 +79,50 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 
+	// Findings go to -o (stdout by default) and to every sink the
+	// configuration enables; a live sensor never waits for a sink (the
+	// capture ring would overflow instead): a full buffer drops, counted.
+	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: false, Logger: commandLogger(stderr, &cf.file.Log)}
 	fw, closeF, err := createOutput(sf.out, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeF()
-	findingsW := bufio.NewWriterSize(fw, 64<<10)
-	var flowsW *bufio.Writer
+	oopts.Findings = fw
 	if sf.flowsOut != "" {
-		w, closeFl, err := createOutput(sf.flowsOut, stdout)
-		if err != nil {
-			return err
-		}
-		defer closeFl()
-		if sf.flowsOut == "-" {
-			flowsW = findingsW
+		if sf.flowsOut == "-" && fw == stdout {
+			oopts.Flows = stdout
 		} else {
-			flowsW = bufio.NewWriterSize(w, 1<<20)
+			w, closeFl, err := createOutput(sf.flowsOut, stdout)
+			if err != nil {
+				return err
+			}
+			defer closeFl()
+			oopts.Flows = w
 		}
 	}
-	var werr error
+	outs, err := openOutputs(cf.file, oopts)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	closeOutputs := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return outs.Close(ctx)
+	}
+	defer closeOutputs() // on early returns; a no-op after the first call
+
 	var top []detect.Finding
 	emitFinding := func(f *detect.Finding) {
-		b, err := json.Marshal(f)
-		if err == nil {
-			b = append(b, '\n')
-			_, err = findingsW.Write(b)
-		}
-		if err != nil && werr == nil {
-			werr = err
-		}
+		outs.Finding(f)
 		top = keepTop(top, f)
 	}
 	engine := detect.NewEngine(dcfg.Sensor, emitFinding, detect.NewDetectors(dcfg)...)
-	var line []byte
 	var last time.Time
-	flush := func() {
-		for _, w := range []*bufio.Writer{findingsW, flowsW} {
-			if w != nil {
-				if err := w.Flush(); err != nil && werr == nil {
-					werr = err
-				}
-			}
-		}
-	}
 	// Emit and Tick are serialised by the capture: records and findings
 	// of all workers are merged here.
 	opts.Emit = func(r *flow.Record) {
-		if flowsW != nil {
-			line = r.AppendJSON(line[:0])
-			line = append(line, '\n')
-			if _, err := flowsW.Write(line); err != nil && werr == nil {
-				werr = err
-			}
-		}
+		outs.Flow(r)
 		engine.Record(r)
 		if r.End.After(last) {
 			last = r.End
@@ -139,7 +130,7 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 	}
 	opts.Tick = func(now time.Time) {
 		engine.Tick(now)
-		flush() // a live sensor's output should not wait for a full buffer
+		outs.Flush() // a live sensor's output should not wait for a full buffer
 	}
 
 	// Filters are compiled by tcpdump, which needs the privileges that
@@ -207,24 +198,36 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 
+	// Counters for InfluxDB: during the run the kernel's counters (the
+	// workers' own are summed only when Run returns), then the final ones.
+	var final atomic.Pointer[sinks.Counters]
+	outs.StartCounters(func() sinks.Counters {
+		if c := final.Load(); c != nil {
+			return *c
+		}
+		st, _ := capt.Stats()
+		return sinks.Counters{Time: time.Now(), Packets: st.Kernel.Packets - st.Kernel.Drops, Drops: st.Kernel.Drops}
+	})
+
 	start := time.Now()
 	runErr := capt.Run(ctx)
 	elapsed := time.Since(start)
 	engine.Tick(last)
-	flush()
 	st, statErr := capt.Stats()
+	c := countersOf(&st.Sensor)
+	c.Drops = st.Kernel.Drops
+	final.Store(&c)
+	outErr := closeOutputs()
 	if !sf.quiet {
 		printSummary(stderr, &st.Sensor, elapsed)
 		printKernelStats(stderr, &st)
 		printFindingSummary(stderr, engine, top)
+		outs.PrintSummary(stderr)
 	}
 	if runErr != nil {
 		return runErr
 	}
-	if werr != nil {
-		return fmt.Errorf("writing output: %w", werr)
-	}
-	return statErr
+	return errors.Join(outErr, statErr)
 }
 
 // senseSettings merges the configuration file of -config (or the defaults)
