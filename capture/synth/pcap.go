@@ -37,10 +37,9 @@ var ErrClosed = errors.New("synth: writer is closed")
 // call Flush or Close when done. It does not close the underlying writer.
 // Errors are sticky: after one, every later call returns it.
 type PcapWriter struct {
-	w       *bufio.Writer
+	sticky
 	snaplen int
 	nanos   bool
-	err     error
 	hdr     [16]byte
 }
 
@@ -53,7 +52,7 @@ func NewPcapWriter(w io.Writer, linkType uint16, snaplen int, nanos bool) (*Pcap
 	if snaplen < 0 {
 		return nil, fmt.Errorf("synth: pcap snaplen %d is negative", snaplen)
 	}
-	pw := &PcapWriter{w: bufio.NewWriterSize(w, writeBufSize), snaplen: snaplen, nanos: nanos}
+	pw := &PcapWriter{sticky: sticky{w: bufio.NewWriterSize(w, writeBufSize)}, snaplen: snaplen, nanos: nanos}
 	var h [24]byte
 	magic := uint32(0xa1b2c3d4)
 	if nanos {
@@ -95,35 +94,13 @@ func (pw *PcapWriter) WritePacket(ts int64, frame []byte, wireLen int) error {
 	binary.LittleEndian.PutUint32(h[4:], uint32(frac))
 	binary.LittleEndian.PutUint32(h[8:], uint32(capLen))
 	binary.LittleEndian.PutUint32(h[12:], uint32(wireLen))
-	if _, err := pw.w.Write(h[:]); err != nil {
-		pw.err = err
+	if err := pw.write(h[:]); err != nil {
 		return err
 	}
-	if _, err := pw.w.Write(frame[:capLen]); err != nil {
-		pw.err = err
+	if err := pw.write(frame[:capLen]); err != nil {
 		return err
 	}
 	return nil
-}
-
-// Flush implements PacketWriter.
-func (pw *PcapWriter) Flush() error {
-	if pw.err != nil {
-		return pw.err
-	}
-	if err := pw.w.Flush(); err != nil {
-		pw.err = err
-	}
-	return pw.err
-}
-
-// Close flushes the writer; later writes fail with ErrClosed.
-func (pw *PcapWriter) Close() error {
-	err := pw.Flush()
-	if pw.err == nil {
-		pw.err = ErrClosed
-	}
-	return err
 }
 
 // PcapngWriter writes a little-endian pcapng file with one section and one
@@ -131,9 +108,8 @@ func (pw *PcapWriter) Close() error {
 // frame is an Enhanced Packet Block. Buffering, snaplen and error behaviour
 // are those of PcapWriter.
 type PcapngWriter struct {
-	w       *bufio.Writer
+	sticky
 	snaplen int
-	err     error
 	hdr     [28]byte
 }
 
@@ -143,7 +119,7 @@ func NewPcapngWriter(w io.Writer, linkType uint16, snaplen int) (*PcapngWriter, 
 	if snaplen < 0 {
 		return nil, fmt.Errorf("synth: pcapng snaplen %d is negative", snaplen)
 	}
-	pw := &PcapngWriter{w: bufio.NewWriterSize(w, writeBufSize), snaplen: snaplen}
+	pw := &PcapngWriter{sticky: sticky{w: bufio.NewWriterSize(w, writeBufSize)}, snaplen: snaplen}
 	le := binary.LittleEndian
 
 	// Section Header Block with shb_userappl, so a reader can tell where the
@@ -210,39 +186,16 @@ func (pw *PcapngWriter) WritePacket(ts int64, frame []byte, wireLen int) error {
 	var tail [8]byte // up to 3 padding bytes, then the trailing length
 	n := padded - capLen
 	le.PutUint32(tail[n:], uint32(total))
-	if _, err := pw.w.Write(h[:]); err != nil {
-		pw.err = err
+	if err := pw.write(h[:]); err != nil {
 		return err
 	}
-	if _, err := pw.w.Write(frame[:capLen]); err != nil {
-		pw.err = err
+	if err := pw.write(frame[:capLen]); err != nil {
 		return err
 	}
-	if _, err := pw.w.Write(tail[:n+4]); err != nil {
-		pw.err = err
+	if err := pw.write(tail[:n+4]); err != nil {
 		return err
 	}
 	return nil
-}
-
-// Flush implements PacketWriter.
-func (pw *PcapngWriter) Flush() error {
-	if pw.err != nil {
-		return pw.err
-	}
-	if err := pw.w.Flush(); err != nil {
-		pw.err = err
-	}
-	return pw.err
-}
-
-// Close flushes the writer; later writes fail with ErrClosed.
-func (pw *PcapngWriter) Close() error {
-	err := pw.Flush()
-	if pw.err == nil {
-		pw.err = ErrClosed
-	}
-	return err
 }
 
 // checkRecord rejects what a pcap record header cannot represent. It is not
@@ -258,3 +211,39 @@ func checkRecord(ts int64, frame []byte, wireLen int) error {
 }
 
 func pad4(n int) int { return (n + 3) &^ 3 }
+
+// sticky is the buffered output both writers share: the first error sticks
+// and every later call returns it.
+type sticky struct {
+	w   *bufio.Writer
+	err error
+}
+
+func (s *sticky) write(p []byte) error {
+	if _, err := s.w.Write(p); err != nil {
+		s.err = err
+		return err
+	}
+	return nil
+}
+
+// Flush implements PacketWriter.
+func (s *sticky) Flush() error {
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.w.Flush(); err != nil {
+		s.err = err
+	}
+	return s.err
+}
+
+// Close flushes the writer; later writes fail with ErrClosed. It does not
+// close the underlying io.Writer.
+func (s *sticky) Close() error {
+	err := s.Flush()
+	if s.err == nil {
+		s.err = ErrClosed
+	}
+	return err
+}
