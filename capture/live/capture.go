@@ -49,6 +49,31 @@ type worker struct {
 	sensor *capture.Sensor
 	clock  advancer // the sensor, when its clock can move without packets
 	final  capture.Stats
+
+	// The sensor's counters as of snapAt, copied by the worker itself
+	// (the sensor is not safe to read from another goroutine) at most
+	// every snapshotEvery, so that Stats can sum them during Run.
+	n      uint32
+	mu     sync.Mutex
+	snap   capture.Stats
+	snapAt time.Time
+}
+
+// snapshotEvery is how often a worker copies its sensor's counters for
+// Stats during Run; it looks at the clock every snapshotCheck frames.
+const (
+	snapshotEvery = 500 * time.Millisecond
+	snapshotCheck = 1024
+)
+
+// snapshot copies the sensor's counters when the last copy is old enough.
+func (w *worker) snapshot(force bool) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if force || now.Sub(w.snapAt) >= snapshotEvery {
+		w.snap, w.snapAt = w.sensor.Stats(), now
+	}
 }
 
 // advancer is a sensor whose packet clock can be moved on while no packet
@@ -160,17 +185,22 @@ func (c *Capture) Run(ctx context.Context) error {
 // run is one worker's loop: frames from its socket into its sensor.
 func (w *worker) run() error {
 	defer func() { w.final = w.sensor.Stats() }()
+	w.snapshot(true)
 	var p pcapfile.Packet
 	for {
 		err := w.src.next(&p, idleAfter)
 		switch err {
 		case nil:
 			w.sensor.Packet(&p)
+			if w.n++; w.n%snapshotCheck == 0 {
+				w.snapshot(false)
+			}
 			continue
 		case errIdle:
 			if w.clock != nil {
 				w.clock.Advance(time.Now().Add(-idleLag).UnixNano())
 			}
+			w.snapshot(false)
 			continue
 		case io.EOF:
 			err = nil
@@ -182,9 +212,13 @@ func (w *worker) run() error {
 
 // Stats are a capture's counters.
 type Stats struct {
-	// Sensor sums the workers' packet paths; it is filled in once Run has
-	// returned.
+	// Sensor sums the workers' packet paths: during Run as each worker
+	// last copied its counters (at most half a second ago while frames
+	// come, about a second when idle), final once Run has returned.
 	Sensor capture.Stats
+	// Heartbeat is the oldest of the workers' latest copies: the wall time
+	// by which every worker was last seen alive. Zero before Run.
+	Heartbeat time.Time
 	// Kernel sums the kernel's counters of every socket.
 	Kernel     KernelStats
 	Interfaces []InterfaceStats
@@ -203,7 +237,7 @@ type WorkerStats struct {
 	// Received are the frames read from the ring (updated as each ring
 	// block is done with).
 	Received int64
-	// Sensor is the worker's packet path, once Run has returned.
+	// Sensor is the worker's packet path (see Stats.Sensor).
 	Sensor capture.Stats
 }
 
@@ -224,8 +258,15 @@ func (c *Capture) Stats() (Stats, error) {
 		ws := WorkerStats{Kernel: ks, Received: w.src.Received()}
 		if done {
 			ws.Sensor = w.final
-			addStats(&st.Sensor, &w.final)
+		} else {
+			w.mu.Lock()
+			ws.Sensor = w.snap
+			if !w.snapAt.IsZero() && (st.Heartbeat.IsZero() || w.snapAt.Before(st.Heartbeat)) {
+				st.Heartbeat = w.snapAt
+			}
+			w.mu.Unlock()
 		}
+		addStats(&st.Sensor, &ws.Sensor)
 		is := &st.Interfaces[w.iface]
 		is.Kernel.Add(ks)
 		is.Workers = append(is.Workers, ws)

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,8 +39,14 @@ func TestSenseCommand(t *testing.T) {
 	t.Logf("built flowhound in %v", time.Since(start).Round(time.Millisecond))
 
 	flowsPath := filepath.Join(dir, "flows.jsonl")
+	// The metrics listen on the namespace's own loopback, away from the
+	// captured interface.
+	if err := ipCmd("-n", tn.nsA, "link", "set", "lo", "up"); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"netns", "exec", tn.nsA, bin, "sense", "-i", tn.ifA, "-workers", "2", "-ring-size", "2MiB",
-		"--user", "nobody", "-o", filepath.Join(dir, "findings.jsonl"), "-flows", flowsPath, "-sensor", "veth-test"}
+		"--user", "nobody", "-o", filepath.Join(dir, "findings.jsonl"), "-flows", flowsPath, "-sensor", "veth-test",
+		"-metrics", "127.0.0.1:0"}
 	if _, err := exec.LookPath("tcpdump"); err == nil {
 		args = append(args, "-f", "tcp")
 	}
@@ -66,7 +75,7 @@ func TestSenseCommand(t *testing.T) {
 		}
 	}()
 	// `ip netns exec` execs flowhound: the pid is flowhound's.
-	waitFor := func(prefix string) {
+	waitFor := func(prefix string) string {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
 		for {
@@ -76,8 +85,8 @@ func TestSenseCommand(t *testing.T) {
 					t.Fatalf("flowhound exited before printing %q:\n%s", prefix, log.String())
 				}
 				log.WriteString(l + "\n")
-				if strings.HasPrefix(l, prefix) {
-					return
+				if strings.Contains(l, prefix) {
+					return l
 				}
 			case <-timeout:
 				t.Fatalf("flowhound did not print %q in 10s:\n%s", prefix, log.String())
@@ -85,6 +94,8 @@ func TestSenseCommand(t *testing.T) {
 		}
 	}
 	waitFor("capturing on " + tn.ifA)
+	metricsAddr := afterPrefix(waitFor("serving metrics"), "url=http://")
+	metricsAddr, _, _ = strings.Cut(metricsAddr, "/")
 
 	status, err := readStatus(cmd.Process.Pid)
 	if err != nil {
@@ -103,6 +114,29 @@ func TestSenseCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		truth = append(truth, s)
+	}
+	// The metrics count every packet sent, or the kernel says it dropped
+	// it; the workers copy their counters at least once a second.
+	var truthPkts uint64
+	for _, s := range truth {
+		truthPkts += s.origPkts + s.respPkts
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, code := scrapeInNetns(t, tn.nsA, metricsAddr, "/metrics")
+		pkts, drops := m["flowhound_packets_total"], m[`flowhound_kernel_drops_total{interface="`+tn.ifA+`"}`]
+		kpkts := m[`flowhound_kernel_packets_total{interface="`+tn.ifA+`"}`]
+		if code == 200 && pkts+drops >= float64(truthPkts) && kpkts >= float64(truthPkts) && m["flowhound_flows_created_total"] >= float64(len(truth)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics (%d) never counted the %d packets sent: packets %v, kernel %v, drops %v, flows %v",
+				code, truthPkts, pkts, kpkts, drops, m["flowhound_flows_created_total"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if h, code := scrapeInNetns(t, tn.nsA, metricsAddr, "/healthz"); code != 200 || h[`"status":"ok"`] != 1 {
+		t.Errorf("/healthz while capturing: %d %v", code, h)
 	}
 	// No pause: the last frames are still in the block the kernel is
 	// filling, and stopping must wait for it.
@@ -170,6 +204,53 @@ func TestSenseCommand(t *testing.T) {
 	if t.Failed() {
 		t.Logf("flowhound's stderr:\n%s", log.String())
 	}
+}
+
+// scrapeInNetns GETs path from addr inside the namespace ns (whose
+// loopback the sensor listens on) and returns the status code and the
+// samples of a Prometheus text body ("name{labels}" to value); for any
+// other body, its comma-separated JSON members map to 1.
+func scrapeInNetns(t *testing.T, ns, addr, path string) (map[string]float64, int) {
+	t.Helper()
+	var body string
+	err := inNetns(ns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr)
+		b, err := io.ReadAll(c)
+		body = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("GET %s in %s: %v", path, ns, err)
+	}
+	head, content, _ := strings.Cut(body, "\r\n\r\n")
+	var code int
+	fmt.Sscanf(head, "HTTP/1.0 %d", &code)
+	if code == 0 {
+		fmt.Sscanf(head, "HTTP/1.1 %d", &code)
+	}
+	m := map[string]float64{}
+	if strings.HasPrefix(content, "{") {
+		for _, member := range strings.Split(strings.Trim(strings.TrimSpace(content), "{}"), ",") {
+			m[member] = 1
+		}
+		return m, code
+	}
+	for _, l := range strings.Split(content, "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if v, err := strconv.ParseFloat(l[i+1:], 64); i > 0 && err == nil {
+			m[l[:i]] = v
+		}
+	}
+	return m, code
 }
 
 // readStatus returns the fields of /proc/PID/status.

@@ -20,6 +20,7 @@ import (
 	"github.com/flowhound/flowhound/config"
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/flow"
+	"github.com/flowhound/flowhound/internal/metrics"
 	"github.com/flowhound/flowhound/sinks"
 )
 
@@ -377,6 +378,15 @@ func (o *outputs) PrintSummary(w io.Writer) {
 	}
 }
 
+// sinkStats returns every sink's counters, for the metrics.
+func (o *outputs) sinkStats() []metrics.Sink {
+	out := make([]metrics.Sink, len(o.routes))
+	for i, r := range o.routes {
+		out[i] = metrics.Sink{Name: r.name, Stats: r.sink.Stats()}
+	}
+	return out
+}
+
 // cloneFinding copies f deeply enough that the detector that made it may
 // reuse its own.
 func cloneFinding(f *detect.Finding) *detect.Finding {
@@ -416,15 +426,6 @@ func (w *lineWriter) flush() error {
 		w.err = w.bw.Flush()
 	}
 	return w.err
-}
-
-// commandLogger returns the logger of log.level and log.format, on stderr.
-func commandLogger(stderr io.Writer, l *config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(stderr, opts))
 }
 
 // onShutdownSignal cancels the run at the first SIGINT or SIGTERM, so that

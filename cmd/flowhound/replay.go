@@ -9,15 +9,11 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/flowhound/flowhound/capture"
-	"github.com/flowhound/flowhound/capture/pcapfile"
+	"github.com/flowhound/flowhound/config"
 	"github.com/flowhound/flowhound/detect"
-	"github.com/flowhound/flowhound/flow"
-	"github.com/flowhound/flowhound/sinks"
 )
 
 // cmdReplay runs capture and detection over capture files and writes
@@ -32,6 +28,8 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sensorID := fs.String("sensor", "", "sensor id stamped on findings (default: host name)")
 	flushTimeout := fs.Duration("flush-timeout", 10*time.Second, "at the end, how long the sinks (Kafka, InfluxDB) may take to deliver what they hold; the rest is dropped and counted")
 	quiet := fs.Bool("q", false, "no summary on stderr")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on this host:port during the replay (:0 picks a port; the address is logged)")
+	progressMode := fs.String("progress", "auto", "progress line on stderr: auto (when stderr is a terminal and not -q), on, off")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flowhound replay [flags] [file|dir|-]...\n\nReplays captures through the sensor and the detectors and writes one JSON finding per line,\nalso to the Kafka and InfluxDB sinks that -config enables. Flags:")
 		fs.PrintDefaults()
@@ -46,22 +44,24 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *flushTimeout <= 0 {
 		return &exitError{2, fmt.Errorf("-flush-timeout must be positive, got %v", *flushTimeout)}
 	}
+	var showProgress bool
+	switch *progressMode {
+	case "auto":
+		showProgress = !*quiet && isTerminal(stderr)
+	case "on":
+		showProgress = true
+	case "off":
+	default:
+		return &exitError{2, fmt.Errorf("-progress must be auto, on or off, got %q", *progressMode)}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	dcfg := cf.file.DetectConfig()
-	if cfg.Table.HomeNets != nil {
-		dcfg.HomeNets = cfg.Table.HomeNets
-	}
-	if dcfg.HomeNets == nil {
-		dcfg.HomeNets = flow.DefaultHomeNets()
-	}
-	if *sensorID != "" {
-		dcfg.Sensor = *sensorID
-	}
-	if dcfg.Sensor == "" {
-		dcfg.Sensor, _ = os.Hostname()
-	}
+	dcfg := detectConfig(cf.file, cfg.Table.HomeNets, *sensorID)
+	// On a terminal, logs and messages share stderr with the progress
+	// line: each erases it first.
+	stderr = &statusWriter{w: stderr}
+	log, level := newLogger(stderr, &cf.file.Log)
 
 	paths := fs.Args()
 	if len(paths) == 0 {
@@ -75,7 +75,7 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	// Findings go to -o; without it, to sinks.jsonl.path when that names a
 	// file (rotated by the JSONL sink), else to stdout.
-	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: true, Logger: commandLogger(stderr, &cf.file.Log)}
+	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: true, Logger: log}
 	if j := cf.file.Sinks.JSONL.Path; set["o"] || j == "" || j == "-" {
 		w, closeF, err := createOutput(*out, stdout)
 		if err != nil {
@@ -113,41 +113,51 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		top = keepTop(top, f)
 	}
 	engine := detect.NewEngine(dcfg.Sensor, emitFinding, detect.NewDetectors(dcfg)...)
-	var last time.Time
-	emitRecord := func(r *flow.Record) {
-		outs.Flow(r)
-		engine.Record(r)
-		if r.End.After(last) {
-			last = r.End
-		}
-	}
-	tap := &countersTap{packetSource: src, fresh: make(chan sinks.Counters, 1)}
+	b := &board{sinkList: outs.sinkStats}
+	pipe := newPipeline(engine, outs, b)
+	tap := &replayTap{packetSource: src, board: b}
 	var sensor interface {
 		Run(context.Context, capture.PacketSource) error
 		Stats() capture.Stats
 	}
 	if cf.workers > 1 {
-		// Parallel's counters are complete only after Run: no periodic
-		// counters, only the final ones.
-		sensor = capture.NewParallel(cfg, cf.workers, emitRecord)
+		// Parallel's packet counters are complete only after Run: the
+		// metrics leave them out until then, and InfluxDB gets only the
+		// final ones.
+		sensor = capture.NewParallel(cfg, cf.workers, pipe.Record)
 	} else {
-		s := capture.NewSensor(cfg, emitRecord)
+		s := capture.NewSensor(cfg, pipe.Record)
 		sensor = s
-		tap.take = func() sinks.Counters { st := s.Stats(); return countersOf(&st) }
-		outs.StartCounters(tap.read)
+		tap.sensor = s.Stats
+		outs.StartCounters(b.counters)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopSignals := onShutdownSignal(stderr, cancel, os.Exit)
 	defer stopSignals()
+	rl := &reloader{path: cf.configPath, running: cf.file, log: log, level: level, pipe: pipe, board: b,
+		detectConfig: func(f *config.Config) detect.Config { return detectConfig(f, dcfg.HomeNets, dcfg.Sensor) }}
+	stopReload := rl.watch()
+	if err := startMetrics(ctx, *metricsAddr, dcfg.Sensor, b, staleAfter, log); err != nil {
+		return &exitError{2, err}
+	}
+	stopProgress := func() {}
+	if showProgress {
+		stopProgress = startProgress(stderr.(*statusWriter), b, progressEvery)
+	}
 	start := time.Now()
+	tap.publish() // a first heartbeat
 	runErr := sensor.Run(ctx, tap)
-	engine.Tick(last)
+	pipe.Finish()
 	elapsed := time.Since(start)
+	stopProgress()
+	stopReload()
 	st := sensor.Stats()
-	tap.finish(countersOf(&st))
-	outs.StartCounters(tap.read) // with -workers: the final counters
+	tap.publish() // the input read to the end
+	read, total := b.progress()
+	b.setSensor(st, true, read, total)
+	outs.StartCounters(b.counters) // with -workers: the final counters
 	outErr := closeOutputs()
 	if !*quiet {
 		printSummary(stderr, &st, elapsed)
@@ -158,61 +168,6 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		runErr = nil // stopped by a signal, after flushing everything
 	}
 	return errors.Join(runErr, outErr)
-}
-
-// countersTap takes the sensor's counters for the counters publisher
-// between two packets, on the goroutine that runs the sensor: Sensor.Stats
-// must not be called concurrently with Run.
-type countersTap struct {
-	packetSource
-	take  func() sinks.Counters // nil: no counters during the run
-	want  atomic.Bool
-	fresh chan sinks.Counters
-
-	mu   sync.Mutex
-	last sinks.Counters
-	done bool
-}
-
-func (t *countersTap) Next(p *pcapfile.Packet) error {
-	if t.want.Load() && t.take != nil {
-		t.want.Store(false)
-		select {
-		case t.fresh <- t.take():
-		default:
-		}
-	}
-	return t.packetSource.Next(p)
-}
-
-// read asks for the counters as of the next packet and waits a moment for
-// them; when no packet comes (a stalled pipe) it returns the last ones.
-func (t *countersTap) read() sinks.Counters {
-	t.mu.Lock()
-	done := t.done
-	t.mu.Unlock()
-	if !done {
-		t.want.Store(true)
-		select {
-		case c := <-t.fresh:
-			t.mu.Lock()
-			if !t.done {
-				t.last = c
-			}
-			t.mu.Unlock()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.last
-}
-
-// finish sets the counters after the run; read returns them from then on.
-func (t *countersTap) finish(c sinks.Counters) {
-	t.mu.Lock()
-	t.last, t.done = c, true
-	t.mu.Unlock()
 }
 
 func createOutput(path string, stdout io.Writer) (io.Writer, func(), error) {

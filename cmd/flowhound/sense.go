@@ -5,19 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/flowhound/flowhound/sinks"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/flowhound/flowhound/capture/live"
 	"github.com/flowhound/flowhound/config"
 	"github.com/flowhound/flowhound/detect"
-	"github.com/flowhound/flowhound/flow"
 )
 
 // senseFlags are the live capture settings of `flowhound sense`.
@@ -32,6 +29,7 @@ type senseFlags struct {
 	flowsOut string
 	sensorID string
 	statsInt time.Duration
+	metrics  string
 	quiet    bool
 }
 
@@ -55,6 +53,7 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&sf.flowsOut, "flows", "", "also write every flow record as JSON lines to this file (- for stdout, mixed with findings)")
 	fs.StringVar(&sf.sensorID, "sensor", "", "sensor id stamped on findings (default: sensor.id of -config, else the host name)")
 	fs.DurationVar(&sf.statsInt, "stats-interval", 0, "print packet and kernel drop counters to stderr this often (0: only at exit)")
+	fs.StringVar(&sf.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on this host:port (default: metrics.listen of -config, 127.0.0.1:9750; \"\" or \"off\" disables)")
 	fs.BoolVar(&sf.quiet, "q", false, "no start line and no summary on stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flowhound sense -i IFACE[,IFACE] [flags]\n       flowhound sense -config FILE [flags]\n\n"+
@@ -82,7 +81,15 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 	// Findings go to -o (stdout by default) and to every sink the
 	// configuration enables; a live sensor never waits for a sink (the
 	// capture ring would overflow instead): a full buffer drops, counted.
-	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: false, Logger: commandLogger(stderr, &cf.file.Log)}
+	log, level := newLogger(stderr, &cf.file.Log)
+	metricsAddr := cf.file.Metrics.Listen
+	if set["metrics"] {
+		metricsAddr = sf.metrics
+	}
+	if metricsAddr == "off" {
+		metricsAddr = ""
+	}
+	oopts := outputOptions{Sensor: dcfg.Sensor, Wait: false, Logger: log}
 	fw, closeF, err := createOutput(sf.out, stdout)
 	if err != nil {
 		return err
@@ -118,18 +125,13 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 		top = keepTop(top, f)
 	}
 	engine := detect.NewEngine(dcfg.Sensor, emitFinding, detect.NewDetectors(dcfg)...)
-	var last time.Time
+	b := &board{sinkList: outs.sinkStats}
+	pipe := newPipeline(engine, outs, b)
 	// Emit and Tick are serialised by the capture: records and findings
 	// of all workers are merged here.
-	opts.Emit = func(r *flow.Record) {
-		outs.Flow(r)
-		engine.Record(r)
-		if r.End.After(last) {
-			last = r.End
-		}
-	}
+	opts.Emit = pipe.Record
 	opts.Tick = func(now time.Time) {
-		engine.Tick(now)
+		pipe.Tick(now)
 		outs.Flush() // a live sensor's output should not wait for a full buffer
 	}
 
@@ -147,6 +149,7 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer capt.Close()
+	b.live = capt.Stats
 	who := "privileges kept (no -user)"
 	if sf.user != "" {
 		if err := live.DropPrivileges(sf.user); err != nil {
@@ -164,6 +167,13 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	rl := &reloader{path: cf.configPath, running: cf.file, log: log, level: level, pipe: pipe, board: b,
+		detectConfig: func(f *config.Config) detect.Config { return detectConfig(f, dcfg.HomeNets, dcfg.Sensor) }}
+	stopReload := rl.watch()
+	defer stopReload()
+	if err := startMetrics(ctx, metricsAddr, dcfg.Sensor, b, staleAfter, log); err != nil {
+		return &exitError{2, err}
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer func() {
@@ -198,25 +208,15 @@ func cmdSense(args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 
-	// Counters for InfluxDB: during the run the kernel's counters (the
-	// workers' own are summed only when Run returns), then the final ones.
-	var final atomic.Pointer[sinks.Counters]
-	outs.StartCounters(func() sinks.Counters {
-		if c := final.Load(); c != nil {
-			return *c
-		}
-		st, _ := capt.Stats()
-		return sinks.Counters{Time: time.Now(), Packets: st.Kernel.Packets - st.Kernel.Drops, Drops: st.Kernel.Drops}
-	})
+	// Counters for InfluxDB: the workers' packet paths as they last
+	// copied them, and the kernel's drops.
+	outs.StartCounters(b.counters)
 
 	start := time.Now()
 	runErr := capt.Run(ctx)
 	elapsed := time.Since(start)
-	engine.Tick(last)
-	st, statErr := capt.Stats()
-	c := countersOf(&st.Sensor)
-	c.Drops = st.Kernel.Drops
-	final.Store(&c)
+	pipe.Finish()
+	st, statErr := capt.Stats() // final: Run has returned
 	outErr := closeOutputs()
 	if !sf.quiet {
 		printSummary(stderr, &st.Sensor, elapsed)
@@ -238,19 +238,7 @@ func senseSettings(cf *captureFlags, sf *senseFlags, set map[string]bool) (opts 
 		return opts, dcfg, nil, err
 	}
 	file := cf.file
-	dcfg = file.DetectConfig()
-	if opts.Sensor.Table.HomeNets != nil {
-		dcfg.HomeNets = opts.Sensor.Table.HomeNets
-	}
-	if dcfg.HomeNets == nil {
-		dcfg.HomeNets = flow.DefaultHomeNets()
-	}
-	if sf.sensorID != "" {
-		dcfg.Sensor = sf.sensorID
-	}
-	if dcfg.Sensor == "" {
-		dcfg.Sensor, _ = os.Hostname()
-	}
+	dcfg = detectConfig(file, opts.Sensor.Table.HomeNets, sf.sensorID)
 
 	// The interfaces: -i picks them (with the file's settings for those it
 	// lists), and the capture flags given override every interface.
