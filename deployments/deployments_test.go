@@ -237,6 +237,10 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("[Service] %s=%q breaks AF_PACKET capture or privilege dropping", k, v)
 		}
 	}
+	if got := u["Service"]["ExecReload"]; !slices.Equal(got, []string{
+		"/usr/local/bin/flowhound check-config -q /etc/flowhound/flowhound.yaml", "/bin/kill -HUP $MAINPID"}) {
+		t.Errorf("[Service] ExecReload = %q, want check-config then SIGHUP", got)
+	}
 	if u.one(t, "Install", "WantedBy") != "multi-user.target" {
 		t.Error("[Install] WantedBy: want multi-user.target")
 	}
@@ -704,9 +708,19 @@ func TestKubernetesDaemonSet(t *testing.T) {
 		m := e.(map[string]any)
 		switch {
 		case m["value"] != nil:
-			environ = append(environ, name+"="+stringOf(m["value"]))
+			// The kubelet expands $(NAME) from the variables before.
+			v := stringOf(m["value"])
+			for _, kv := range environ {
+				k, val, _ := strings.Cut(kv, "=")
+				v = strings.ReplaceAll(v, "$("+k+")", val)
+			}
+			environ = append(environ, name+"="+v)
 		default:
 			vf, _ := m["valueFrom"].(map[string]any)
+			if ref, ok := vf["fieldRef"].(map[string]any); ok && ref["fieldPath"] == "status.hostIP" {
+				environ = append(environ, name+"=192.0.2.10")
+				continue
+			}
 			if ref, ok := vf["secretKeyRef"].(map[string]any); ok {
 				sec := byKind["Secret"]
 				if ref["name"] != get(t, sec, "metadata", "name") {
@@ -745,6 +759,19 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	cfg := loadConfig(t, []byte(text), "configmap-flowhound.yaml", environ)
 	if cfg.Sensor.ID != "dummy-sensor_id" {
 		t.Errorf("sensor.id = %q, want it from FLOWHOUND_SENSOR_ID", cfg.Sensor.ID)
+	}
+	// Metrics listen on the node's address, where the liveness probe and
+	// the scrape annotation look.
+	if cfg.Metrics.Listen != "192.0.2.10:9750" {
+		t.Errorf("metrics.listen = %q, want the node's address (HOST_IP) and port 9750", cfg.Metrics.Listen)
+	}
+	probe := get(t, ctr, "livenessProbe", "httpGet")
+	if get(t, probe, "path") != "/healthz" || get(t, probe, "port") != "metrics" ||
+		get(t, ctr, "ports", 0, "name") != "metrics" || get(t, ctr, "ports", 0, "containerPort") != 9750 {
+		t.Errorf("livenessProbe %v and ports %v: want /healthz on the metrics port 9750", probe, get(t, ctr, "ports"))
+	}
+	if ann, _ := get(t, ds, "spec", "template", "metadata", "annotations").(map[string]any); ann["prometheus.io/port"] != "9750" {
+		t.Errorf("pod annotations %v: want prometheus.io/port 9750", ann)
 	}
 	if ns := stringOf(get(t, byKind["Namespace"], "metadata", "name")); ns != get(t, ds, "metadata", "namespace") ||
 		ns != get(t, cm, "metadata", "namespace") || ns != get(t, byKind["Secret"], "metadata", "namespace") {
