@@ -278,10 +278,10 @@ func (o *outputs) Flush() error {
 // StartCounters publishes counters to the sinks that take them (InfluxDB)
 // every sinks.influxdb.interval, and once more at Close, so that the final
 // values are kept. read runs on the publisher's goroutine and must be safe
-// there; the outputs fill in the sensor and the findings by kind when read
-// leaves them empty. Without a sink for counters, StartCounters does
-// nothing.
-func (o *outputs) StartCounters(read func() sinks.Counters) {
+// there; ok false skips a publication (nothing to report yet). The outputs
+// fill in the sensor and the findings by kind when read leaves them empty.
+// Without a sink for counters, StartCounters does nothing.
+func (o *outputs) StartCounters(read func() (c sinks.Counters, ok bool)) {
 	routes := o.byTopic[sinks.TopicCounters]
 	if len(routes) == 0 || o.stopCounter != nil || o.closed {
 		return
@@ -303,7 +303,10 @@ func (o *outputs) StartCounters(read func() sinks.Counters) {
 	go func() {
 		defer close(o.counterDone)
 		sinks.PublishCounters(ctx, to, interval, func() *sinks.Counters {
-			c := read()
+			c, ok := read()
+			if !ok {
+				return nil
+			}
 			if c.Sensor == "" {
 				c.Sensor = o.sensor
 			}

@@ -118,6 +118,34 @@ type board struct {
 	total    int64
 	live     func() (live.Stats, error) // a live capture's counters, safe at any time
 	sinkList func() []metrics.Sink
+
+	// A replay's packet reader publishes on request too (see fresh), so
+	// that counters read between two of its periodic publications are
+	// current; reading is true while it runs.
+	reading atomic.Bool
+	want    atomic.Bool
+	fresh   chan struct{}
+}
+
+// freshWait bounds how long fresh waits for the packet reader: no packet
+// may come (a stalled pipe), and then the last publication stands.
+const freshWait = 100 * time.Millisecond
+
+// fresh asks the replay's packet reader to publish at its next packet and
+// waits a moment for it.
+func (b *board) freshen() {
+	if !b.reading.Load() || b.fresh == nil {
+		return
+	}
+	select {
+	case <-b.fresh: // a stale answer
+	default:
+	}
+	b.want.Store(true)
+	select {
+	case <-b.fresh:
+	case <-time.After(freshWait):
+	}
 }
 
 func (b *board) setEngine(st detect.EngineStats, det map[detect.Kind]detect.DetectorStats) {
@@ -181,17 +209,23 @@ func (b *board) progress() (read, total int64) {
 	return b.read, b.total
 }
 
-// counters are the InfluxDB counters as of the latest snapshot.
-func (b *board) counters() sinks.Counters {
+// counters are the InfluxDB counters as of now; ok is false before the
+// first packet, when there is nothing to report (and no packet time to
+// stamp it with).
+func (b *board) counters() (c sinks.Counters, ok bool) {
+	b.freshen()
 	s := b.snapshot()
-	c := countersOf(&s.Sensor)
+	if !s.SensorValid || s.Sensor.Packets == 0 && len(s.Interfaces) == 0 {
+		return c, false
+	}
+	c = countersOf(&s.Sensor)
 	for _, i := range s.Interfaces {
 		c.Drops += i.Drops
 	}
 	if c.Time.IsZero() {
-		c.Time = time.Now()
+		c.Time = time.Now() // a live capture before its first packet
 	}
-	return c
+	return c, true
 }
 
 // replayTap publishes the packet path's counters and the input's progress
@@ -206,7 +240,14 @@ type replayTap struct {
 }
 
 func (t *replayTap) Next(p *pcapfile.Packet) error {
-	if t.n++; t.n%64 == 0 {
+	if t.board.want.Load() {
+		t.board.want.Store(false)
+		t.publish()
+		select {
+		case t.board.fresh <- struct{}{}:
+		default:
+		}
+	} else if t.n++; t.n%64 == 0 {
 		if now := time.Now(); now.Sub(t.at) >= publishEvery {
 			t.at = now
 			t.publish()

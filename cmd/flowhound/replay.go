@@ -113,7 +113,7 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		top = keepTop(top, f)
 	}
 	engine := detect.NewEngine(dcfg.Sensor, emitFinding, detect.NewDetectors(dcfg)...)
-	b := &board{sinkList: outs.sinkStats}
+	b := &board{sinkList: outs.sinkStats, fresh: make(chan struct{}, 1)}
 	pipe := newPipeline(engine, outs, b)
 	tap := &replayTap{packetSource: src, board: b}
 	var sensor interface {
@@ -129,6 +129,7 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		s := capture.NewSensor(cfg, pipe.Record)
 		sensor = s
 		tap.sensor = s.Stats
+		b.reading.Store(true)
 		outs.StartCounters(b.counters)
 	}
 
@@ -149,6 +150,7 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	start := time.Now()
 	tap.publish() // a first heartbeat
 	runErr := sensor.Run(ctx, tap)
+	b.reading.Store(false)
 	pipe.Finish()
 	elapsed := time.Since(start)
 	stopProgress()
