@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 // BenchmarkKafkaFlows publishes flow records (about 600 bytes of JSON each)
@@ -14,7 +16,7 @@ import (
 //	go test -run '^$' -bench KafkaFlows -benchtime 1000000x ./sinks/
 func BenchmarkKafkaFlows(b *testing.B) {
 	const topic = "flowhound.flows.v1"
-	br := startBroker(b, 1, "-partitions", "6", "-topics", topic)
+	br := testservers.StartKafka(b, 1, "-partitions", "6", "-topics", topic)
 	k := newTestKafka(b, KafkaConfig{Brokers: br.Addrs(), FindingsTopic: DefaultFindingsTopic, FlowsTopic: topic,
 		Compression: "lz4", Delivery: Delivery{Buffer: 200_000}})
 	records := makeFlows(4096)
@@ -42,8 +44,8 @@ func BenchmarkKafkaFlows(b *testing.B) {
 // BenchmarkInfluxPoints writes finding points to InfluxDB 1.8 and reports
 // points/s including the final flush.
 func BenchmarkInfluxPoints(b *testing.B) {
-	server := sharedInflux(b)
-	db := newDatabase(b, server)
+	server := sharedInflux.URL(b)
+	db := testservers.NewDatabase(b, server)
 	s := newTestInflux(b, InfluxConfig{URL: server, Bucket: db, Delivery: Delivery{Buffer: 100_000}})
 	findings := makeFindings(10_000)
 	msgs := findingMessages(b, findings)

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/flow"
 )
@@ -99,43 +97,6 @@ func flush(t testing.TB, s Sink, d time.Duration) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatalf("flush: %v (stats %+v)", err, s.Stats())
 	}
-}
-
-// consume reads want messages from topic in a fresh consumer group, then
-// makes sure no more arrive for a moment.
-func consume(t testing.TB, brokers []string, topic string, want int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, GroupID: uniqueName("flowhound-test"), Topic: topic,
-		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond, MinBytes: 1, MaxBytes: 16 << 20,
-		HeartbeatInterval: 500 * time.Millisecond, CommitInterval: 100 * time.Millisecond,
-	})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < want {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			t.Fatalf("consumed %d of %d messages from %s: %v", len(out), want, topic, err)
-		}
-		out = append(out, m)
-	}
-	extra, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel2()
-	if m, err := r.FetchMessage(extra); err == nil {
-		t.Errorf("%s: more than the %d messages expected, e.g. key %s", topic, want, m.Key)
-	}
-	return out
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // logBuffer collects a sink's log lines for assertions.

@@ -1,16 +1,13 @@
 package sinks
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/flowhound/flowhound/detect"
 	"github.com/flowhound/flowhound/flow"
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 func newTestInflux(t testing.TB, cfg InfluxConfig) *Influx {
@@ -26,39 +23,12 @@ func newTestInflux(t testing.TB, cfg InfluxConfig) *Influx {
 	return s
 }
 
-// fluxRows runs a Flux query pivoted to one row per point.
-func fluxRows(t testing.TB, server, bucket, measurement string) []map[string]any {
-	t.Helper()
-	c := influxdb2.NewClient(server, "")
-	defer c.Close()
-	q := fmt.Sprintf(`from(bucket: %q)
-  |> range(start: 2000-01-01T00:00:00Z)
-  |> filter(fn: (r) => r._measurement == %q)
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`, bucket, measurement)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := c.QueryAPI("").Query(ctx, q)
-	if err != nil {
-		t.Fatalf("flux: %v", err)
-	}
-	var rows []map[string]any
-	for res.Next() {
-		v := res.Record().Values()
-		v["_time"] = res.Record().Time()
-		rows = append(rows, v)
-	}
-	if res.Err() != nil {
-		t.Fatalf("flux: %v", res.Err())
-	}
-	return rows
-}
-
 // Finding points and counters come back from a Flux query exactly, with
 // bounded tags.
 func TestInfluxFindingsAndCounters(t *testing.T) {
 	t.Parallel()
-	server := sharedInflux(t)
-	db := newDatabase(t, server)
+	server := sharedInflux.URL(t)
+	db := testservers.NewDatabase(t, server)
 	bucket := db + "/autogen"
 	s := newTestInflux(t, InfluxConfig{URL: server, Bucket: bucket})
 
@@ -91,7 +61,7 @@ func TestInfluxFindingsAndCounters(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 
-	rows := fluxRows(t, server, bucket, DefaultFindingMeasurement)
+	rows := testservers.FluxRows(t, server, bucket, DefaultFindingMeasurement)
 	if len(rows) != len(findings) {
 		t.Fatalf("%d finding points, want %d", len(rows), len(findings))
 	}
@@ -128,7 +98,7 @@ func TestInfluxFindingsAndCounters(t *testing.T) {
 		}
 	}
 
-	crows := fluxRows(t, server, bucket, DefaultCountersMeasurement)
+	crows := testservers.FluxRows(t, server, bucket, DefaultCountersMeasurement)
 	if len(crows) != 2 {
 		t.Fatalf("%d counter points, want 2", len(crows))
 	}
@@ -152,8 +122,8 @@ func TestInfluxFindingsAndCounters(t *testing.T) {
 // A missing database is reported as such; points wait and are written once
 // it exists.
 func TestInfluxMissingDatabase(t *testing.T) {
-	server := sharedInflux(t)
-	db := strings.ReplaceAll(uniqueName("flowhound_later"), ".", "_")
+	server := sharedInflux.URL(t)
+	db := strings.ReplaceAll(testservers.UniqueName("flowhound_later"), ".", "_")
 	s := newTestInflux(t, InfluxConfig{URL: server, Bucket: db,
 		Delivery: Delivery{BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}})
 	sendAll(t, s, findingMessages(t, makeFindings(3)))
@@ -161,9 +131,9 @@ func TestInfluxMissingDatabase(t *testing.T) {
 	if st := s.Stats(); !strings.Contains(st.LastError, "not found") || st.Buffered != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	influxQL(t, server, "CREATE DATABASE "+db)
+	testservers.InfluxQL(t, server, "CREATE DATABASE "+db)
 	flush(t, s, 10*time.Second)
-	if n := len(fluxRows(t, server, db, DefaultFindingMeasurement)); n != 3 {
+	if n := len(testservers.FluxRows(t, server, db, DefaultFindingMeasurement)); n != 3 {
 		t.Fatalf("%d points", n)
 	}
 }
@@ -172,9 +142,8 @@ func TestInfluxMissingDatabase(t *testing.T) {
 // retried, and everything arrives once it is back.
 func TestInfluxDown(t *testing.T) {
 	t.Parallel()
-	srv := startInflux(t, t.TempDir())
-	t.Cleanup(srv.stop)
-	influxQL(t, srv.URL(), "CREATE DATABASE fh")
+	srv := testservers.StartInflux(t)
+	testservers.InfluxQL(t, srv.URL(), "CREATE DATABASE fh")
 	var logs logBuffer
 	s := newTestInflux(t, InfluxConfig{URL: srv.URL(), Bucket: "fh", Timeout: 2 * time.Second,
 		Delivery: Delivery{BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, Logger: newLogger(&logs)}})
@@ -183,7 +152,7 @@ func TestInfluxDown(t *testing.T) {
 	sendAll(t, s, msgs[:20])
 	flush(t, s, 10*time.Second)
 
-	srv.stop()
+	srv.Stop()
 	start := time.Now()
 	sendAll(t, s, msgs[20:])
 	if d := time.Since(start); d > time.Second { // the write timeout is 2s
@@ -193,9 +162,7 @@ func TestInfluxDown(t *testing.T) {
 	if st := s.Stats(); st.Buffered != 30 || st.Sent != 20 {
 		t.Fatalf("while down: %+v", st)
 	}
-	if err := srv.start(); err != nil {
-		t.Fatal(err)
-	}
+	srv.Start()
 	flush(t, s, 30*time.Second)
 	st := s.Stats()
 	if st.Sent != 50 || st.Dropped != 0 || st.Buffered != 0 {
@@ -204,7 +171,7 @@ func TestInfluxDown(t *testing.T) {
 	if logs.count("delivery recovered") != 1 {
 		t.Errorf("logs:\n%s", logs.String())
 	}
-	if n := len(fluxRows(t, srv.URL(), "fh", DefaultFindingMeasurement)); n != 50 {
+	if n := len(testservers.FluxRows(t, srv.URL(), "fh", DefaultFindingMeasurement)); n != 50 {
 		t.Fatalf("%d points after the outage, want 50", n)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 func readLines(t *testing.T, path string) []string {
@@ -119,7 +121,7 @@ func TestFanout(t *testing.T) {
 	var findingsOut, allOut bytes.Buffer
 	jf, _ := NewJSONL(JSONLConfig{stdout: &findingsOut})
 	ja, _ := NewJSONL(JSONLConfig{stdout: &allOut})
-	away, err := NewKafka(KafkaConfig{Brokers: []string{"127.0.0.1:" + itoa(freePort(t))}, FindingsTopic: "f",
+	away, err := NewKafka(KafkaConfig{Brokers: []string{"127.0.0.1:" + itoa(testservers.FreePort(t))}, FindingsTopic: "f",
 		Delivery: Delivery{Buffer: 10, CloseTimeout: 50 * time.Millisecond, Logger: newLogger(&logBuffer{})}})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flowhound/flowhound/detect"
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 // SASL PLAIN and SCRAM against a broker that requires it; the password is
@@ -25,7 +26,7 @@ import (
 func TestKafkaSASL(t *testing.T) {
 	const topic = "flowhound.findings.v1"
 	const secret = "s3cret-Pa55"
-	b := startBroker(t, 1, "-topics", topic,
+	b := testservers.StartKafka(t, 1, "-topics", topic,
 		"-user", "PLAIN:plainuser:"+secret,
 		"-user", "SCRAM-SHA-256:scram256:"+secret,
 		"-user", "SCRAM-SHA-512:scram512:"+secret)
@@ -84,7 +85,7 @@ func TestKafkaTLS(t *testing.T) {
 	const topic = "flowhound.findings.v1"
 	dir := t.TempDir()
 	writeCerts(t, dir)
-	b := startBroker(t, 1, "-topics", topic, "-tls-cert", filepath.Join(dir, "server.pem"), "-tls-key", filepath.Join(dir, "server-key.pem"))
+	b := testservers.StartKafka(t, 1, "-topics", topic, "-tls-cert", filepath.Join(dir, "server.pem"), "-tls-key", filepath.Join(dir, "server-key.pem"))
 
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: topic,
 		TLS: TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "ca.pem")}})
@@ -142,7 +143,7 @@ func writeCerts(t *testing.T, dir string) {
 // wait and are delivered once the topic exists.
 func TestKafkaMissingTopic(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, 1)
+	b := testservers.StartKafka(t, 1)
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: "flowhound.missing.v1",
 		Delivery: Delivery{BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}})
 	err := k.Check(context.Background())
@@ -154,31 +155,31 @@ func TestKafkaMissingTopic(t *testing.T) {
 	if s := k.Stats(); !strings.Contains(s.LastError, `topic flowhound.missing.v1 does not exist`) || s.Buffered != 5 {
 		t.Fatalf("stats %+v", s)
 	}
-	createTopic(t, b.Addrs(), "flowhound.missing.v1", 1)
+	testservers.CreateTopic(t, b.Addrs(), "flowhound.missing.v1", 1)
 	flush(t, k, 20*time.Second)
 	if err := k.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	consume(t, b.Addrs(), "flowhound.missing.v1", 5)
+	testservers.Consume(t, b.Addrs(), "flowhound.missing.v1", 5)
 }
 
 // With auto_create_topics, a broker that allows it creates the topic.
 func TestKafkaAutoCreate(t *testing.T) {
-	b := startBroker(t, 1, "-auto-create", "-partitions", "2")
+	b := testservers.StartKafka(t, 1, "-auto-create", "-partitions", "2")
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: "flowhound.auto.v1", AutoCreateTopics: true})
 	sendAll(t, k, findingMessages(t, makeFindings(30)))
 	flush(t, k, 20*time.Second)
 	if err := k.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	consume(t, b.Addrs(), "flowhound.auto.v1", 30)
+	testservers.Consume(t, b.Addrs(), "flowhound.auto.v1", 30)
 }
 
 // Messages larger than the broker takes are dropped as permanent failures,
 // logged once; the others in the same batch are delivered.
 func TestKafkaMessageTooLarge(t *testing.T) {
 	const topic = "flowhound.findings.v1"
-	b := startBroker(t, 1, "-partitions", "1", "-topics", topic, "-config", "message.max.bytes=8000")
+	b := testservers.StartKafka(t, 1, "-partitions", "1", "-topics", topic, "-config", "message.max.bytes=8000")
 	var logs logBuffer
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: topic, Compression: "none",
 		Delivery: Delivery{Logger: newLogger(&logs), Linger: 50 * time.Millisecond}})
@@ -196,7 +197,7 @@ func TestKafkaMessageTooLarge(t *testing.T) {
 		t.Errorf("permanent error logged %d times:\n%s", n, logs.String())
 	}
 	got := map[string]bool{}
-	for _, m := range consume(t, b.Addrs(), topic, 20) {
+	for _, m := range testservers.Consume(t, b.Addrs(), topic, 20) {
 		var f detect.Finding
 		f.UnmarshalJSON(m.Value)
 		got[f.UID] = true

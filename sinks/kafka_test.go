@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowhound/flowhound/detect"
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 func newTestKafka(t testing.TB, cfg KafkaConfig) *Kafka {
@@ -32,10 +33,10 @@ func newTestKafka(t testing.TB, cfg KafkaConfig) *Kafka {
 // Findings and flows go to their topics, each once, keyed and headed right,
 // and read back with a consumer group (and with kcat when installed).
 func TestKafkaRoundTrip(t *testing.T) {
-	brokers := sharedKafka(t)
-	ft, flt := uniqueName("flowhound.findings"), uniqueName("flowhound.flows")
-	createTopic(t, brokers, ft, 3)
-	createTopic(t, brokers, flt, 3)
+	brokers := testservers.SharedKafka(t)
+	ft, flt := testservers.UniqueName("flowhound.findings"), testservers.UniqueName("flowhound.flows")
+	testservers.CreateTopic(t, brokers, ft, 3)
+	testservers.CreateTopic(t, brokers, flt, 3)
 	k := newTestKafka(t, KafkaConfig{Brokers: brokers, FindingsTopic: ft, FlowsTopic: flt})
 
 	findings := makeFindings(200)
@@ -59,7 +60,7 @@ func TestKafkaRoundTrip(t *testing.T) {
 	}
 	seen := map[string]int{}
 	keyPartition := map[string]int{}
-	for _, m := range consume(t, brokers, ft, len(findings)) {
+	for _, m := range testservers.Consume(t, brokers, ft, len(findings)) {
 		var got detect.Finding
 		if err := got.UnmarshalJSON(m.Value); err != nil {
 			t.Fatalf("value %s: %v", m.Value, err)
@@ -76,7 +77,7 @@ func TestKafkaRoundTrip(t *testing.T) {
 		if string(m.Key) != want.Src.String() {
 			t.Errorf("%s: key %q, want source host %s", got.UID, m.Key, want.Src)
 		}
-		if h := header(m, "schema"); h != "flowhound.finding.v1" {
+		if h := testservers.Header(m, "schema"); h != "flowhound.finding.v1" {
 			t.Errorf("%s: schema header %q", got.UID, h)
 		}
 		if p, ok := keyPartition[string(m.Key)]; ok && p != m.Partition {
@@ -95,8 +96,8 @@ func TestKafkaRoundTrip(t *testing.T) {
 
 	flowSeen := map[string]int{}
 	pairPartition := map[string]int{}
-	for _, m := range consume(t, brokers, flt, len(flows)) {
-		if h := header(m, "schema"); h != "flowhound.flow.v1" {
+	for _, m := range testservers.Consume(t, brokers, flt, len(flows)) {
+		if h := testservers.Header(m, "schema"); h != "flowhound.flow.v1" {
 			t.Errorf("flow schema header %q", h)
 		}
 		var r struct {
@@ -161,17 +162,17 @@ func TestKafkaRoundTrip(t *testing.T) {
 
 // Every codec is accepted by the broker and read back.
 func TestKafkaCompression(t *testing.T) {
-	brokers := sharedKafka(t)
+	brokers := testservers.SharedKafka(t)
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		t.Run(codec, func(t *testing.T) {
-			topic := uniqueName("flowhound.flows." + codec)
-			createTopic(t, brokers, topic, 2)
+			topic := testservers.UniqueName("flowhound.flows." + codec)
+			testservers.CreateTopic(t, brokers, topic, 2)
 			k := newTestKafka(t, KafkaConfig{Brokers: brokers, FindingsTopic: "unused", FlowsTopic: topic, Compression: codec})
 			for _, r := range makeFlows(100) {
 				k.Send(context.Background(), NewFlowMessage(r))
 			}
 			flush(t, k, 10*time.Second)
-			if got := consume(t, brokers, topic, 100); len(got) != 100 {
+			if got := testservers.Consume(t, brokers, topic, 100); len(got) != 100 {
 				t.Fatalf("read %d", len(got))
 			}
 		})
@@ -180,11 +181,11 @@ func TestKafkaCompression(t *testing.T) {
 
 // A three-broker cluster: partitions are led by different brokers.
 func TestKafkaCluster(t *testing.T) {
-	b := startBroker(t, 3, "-partitions", "6", "-topics", "flowhound.findings.v1")
+	b := testservers.StartKafka(t, 3, "-partitions", "6", "-topics", "flowhound.findings.v1")
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: "flowhound.findings.v1"})
 	sendAll(t, k, findingMessages(t, makeFindings(300)))
 	flush(t, k, 20*time.Second)
-	got := consume(t, b.Addrs()[1:2], "flowhound.findings.v1", 300)
+	got := testservers.Consume(t, b.Addrs()[1:2], "flowhound.findings.v1", 300)
 	parts := map[int]bool{}
 	for _, m := range got {
 		parts[m.Partition] = true
@@ -200,7 +201,7 @@ func TestKafkaCluster(t *testing.T) {
 // incarnation acknowledged is read back from the last one.
 func TestKafkaBrokerRestart(t *testing.T) {
 	const topic = "flowhound.findings.v1"
-	b := startBroker(t, 1, "-partitions", "3", "-topics", topic, "-data-dir", t.TempDir())
+	b := testservers.StartKafka(t, 1, "-partitions", "3", "-topics", topic, "-data-dir", t.TempDir())
 	var logs logBuffer
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: topic, DialTimeout: time.Second,
 		Delivery: Delivery{Linger: time.Millisecond, MaxBatch: 50, BackoffMin: 20 * time.Millisecond,
@@ -223,10 +224,10 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	for range 2 {
 		waitFor(t, 10*time.Second, func() bool { return k.Stats().Sent > 0 })
 		time.Sleep(40 * time.Millisecond)
-		b.kill()
+		b.Kill()
 		waitFor(t, 10*time.Second, func() bool { return k.Stats().Errors > 0 })
 		time.Sleep(150 * time.Millisecond)
-		b.start()
+		b.Start()
 	}
 	wg.Wait()
 	flush(t, k, 30*time.Second)
@@ -239,7 +240,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	}
 
 	// Read everything back, duplicates included.
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), GroupID: uniqueName("restart"), Topic: topic,
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b.Addrs(), GroupID: testservers.UniqueName("restart"), Topic: topic,
 		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	seen := map[string]int{}
@@ -269,7 +270,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 func TestKafkaUnreachable(t *testing.T) {
 	t.Parallel()
 	const topic = "flowhound.findings.v1"
-	port := freePort(t)
+	port := testservers.FreePort(t)
 	addr := "127.0.0.1:" + itoa(port)
 	k := newTestKafka(t, KafkaConfig{Brokers: []string{addr}, FindingsTopic: topic, DialTimeout: 500 * time.Millisecond,
 		Delivery: Delivery{Buffer: 100, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond}})
@@ -299,20 +300,18 @@ func TestKafkaUnreachable(t *testing.T) {
 	}
 
 	// A broker appears on the address: the buffer drains.
-	b := &broker{t: t, bin: serverBinary(t, "kafkabroker"), ports: []int{port}, args: []string{"-topics", topic}}
-	b.start()
-	t.Cleanup(b.stop)
+	b := testservers.StartKafkaOn(t, []int{port}, "-topics", topic)
 	flush(t, k, 20*time.Second)
 	if s := k.Stats(); s.Sent != 100 || s.Dropped != 50 || s.Buffered != 0 {
 		t.Fatalf("after the broker came: %+v", s)
 	}
-	consume(t, b.Addrs(), topic, 100)
+	testservers.Consume(t, b.Addrs(), topic, 100)
 }
 
 // Close with the broker away gives up after its timeout and counts what it
 // could not deliver.
 func TestKafkaCloseDeadline(t *testing.T) {
-	k, err := NewKafka(KafkaConfig{Brokers: []string{"127.0.0.1:" + itoa(freePort(t))}, FindingsTopic: "x",
+	k, err := NewKafka(KafkaConfig{Brokers: []string{"127.0.0.1:" + itoa(testservers.FreePort(t))}, FindingsTopic: "x",
 		Delivery: Delivery{CloseTimeout: 300 * time.Millisecond, BackoffMin: 10 * time.Millisecond, Logger: newLogger(&logBuffer{})}})
 	if err != nil {
 		t.Fatal(err)
@@ -347,20 +346,20 @@ func waitFor(t testing.TB, d time.Duration, cond func() bool) {
 // was down or after is read from the second.
 func TestKafkaBrokerRestartEmpty(t *testing.T) {
 	const topic = "flowhound.findings.v1"
-	b := startBroker(t, 1, "-partitions", "3", "-topics", topic)
+	b := testservers.StartKafka(t, 1, "-partitions", "3", "-topics", topic)
 	k := newTestKafka(t, KafkaConfig{Brokers: b.Addrs(), FindingsTopic: topic, DialTimeout: time.Second,
 		Delivery: Delivery{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}})
 	findings := findingMessages(t, makeFindings(1000))
 	sendAll(t, k, findings[:400])
 	flush(t, k, 10*time.Second)
-	first := consume(t, b.Addrs(), topic, 400)
+	first := testservers.Consume(t, b.Addrs(), topic, 400)
 
-	b.kill()
+	b.Kill()
 	sendAll(t, k, findings[400:])
 	waitFor(t, 10*time.Second, func() bool { return k.Stats().Errors > 0 })
-	b.start()
+	b.Start()
 	flush(t, k, 30*time.Second)
-	second := consume(t, b.Addrs(), topic, 600)
+	second := testservers.Consume(t, b.Addrs(), topic, 600)
 
 	seen := map[string]bool{}
 	for _, m := range append(first, second...) {

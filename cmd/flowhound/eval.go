@@ -44,8 +44,12 @@ Every report scores flowhound's detectors and, side by side, rita-ref: a referen
 of RITA v5's beacon score, for comparison. Run 'flowhound eval <sub> -h' for the flags.
 `
 
-// evalFlags are the options every eval subcommand shares.
-type evalFlags struct {
+// evalCmd is one eval subcommand: its flag set, the options every
+// subcommand shares, and where it writes.
+type evalCmd struct {
+	fs             *flag.FlagSet
+	stdout, stderr io.Writer
+
 	json   string
 	slack  time.Duration
 	tick   time.Duration
@@ -53,34 +57,72 @@ type evalFlags struct {
 	commit string
 }
 
-func (e *evalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&e.json, "json", "", "also write the JSON report to this file (- for stdout; the tables then go to stderr)")
-	fs.DurationVar(&e.slack, "slack", eval.DefaultSlack, "widen each activity's time span by this much when matching findings")
-	fs.DurationVar(&e.tick, "tick", eval.DefaultTick, "advance the engine's clock this often in packet time")
-	fs.BoolVar(&e.noRITA, "no-rita", false, "leave out the RITA reference scorer")
-	fs.StringVar(&e.commit, "commit", "", "commit to record when the binary carries no VCS stamp (e.g. $(git rev-parse HEAD))")
+// newEvalCmd returns the subcommand `flowhound NAME` with the shared flags
+// registered; its -h prints usage, then the flags.
+func newEvalCmd(name, usage string, stdout, stderr io.Writer) *evalCmd {
+	c := &evalCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError), stdout: stdout, stderr: stderr}
+	fs := c.fs
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.json, "json", "", "also write the JSON report to this file (- for stdout; the tables then go to stderr)")
+	fs.DurationVar(&c.slack, "slack", eval.DefaultSlack, "widen each activity's time span by this much when matching findings")
+	fs.DurationVar(&c.tick, "tick", eval.DefaultTick, "advance the engine's clock this often in packet time")
+	fs.BoolVar(&c.noRITA, "no-rita", false, "leave out the RITA reference scorer")
+	fs.StringVar(&c.commit, "commit", "", "commit to record when the binary carries no VCS stamp (e.g. $(git rev-parse HEAD))")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return c
 }
 
-func (e *evalFlags) options() (eval.Options, error) {
-	if e.slack < 0 || e.tick <= 0 {
-		return eval.Options{}, fmt.Errorf("-slack must be ≥ 0 and -tick positive (got %v, %v)", e.slack, e.tick)
+// parse parses args, which must all be flags, and returns the options.
+func (c *evalCmd) parse(args []string) (eval.Options, error) {
+	if err := c.fs.Parse(args); err != nil || c.fs.NArg() > 0 {
+		if err == nil {
+			c.fs.Usage()
+		}
+		return eval.Options{}, &exitError{2, errUsageShown}
 	}
-	return eval.Options{Detectors: evalDetectors, Slack: e.slack, Tick: e.tick, NoRITA: e.noRITA, Commit: e.commit}, nil
+	return c.options()
+}
+
+// options returns the options of the parsed flags.
+func (c *evalCmd) options() (eval.Options, error) {
+	if c.slack < 0 || c.tick <= 0 {
+		return eval.Options{}, &exitError{2, fmt.Errorf("-slack must be ≥ 0 and -tick positive (got %v, %v)", c.slack, c.tick)}
+	}
+	return eval.Options{Detectors: evalDetectors, Slack: c.slack, Tick: c.tick, NoRITA: c.noRITA, Commit: c.commit}, nil
+}
+
+// textReport is a report that prints as tables.
+type textReport interface{ WriteText(io.Writer) }
+
+// run runs an evaluation that SIGINT and SIGTERM cancel, then writes its
+// tables and, with -json, its JSON report.
+func (c *evalCmd) run(evaluate func(context.Context) (textReport, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := evaluate(ctx)
+	if err != nil {
+		return err
+	}
+	rep.WriteText(c.textOut())
+	return c.writeJSON(rep)
 }
 
 // textOut is where the tables go: stdout, unless the JSON report does.
-func (e *evalFlags) textOut(stdout, stderr io.Writer) io.Writer {
-	if e.json == "-" {
-		return stderr
+func (c *evalCmd) textOut() io.Writer {
+	if c.json == "-" {
+		return c.stderr
 	}
-	return stdout
+	return c.stdout
 }
 
-func (e *evalFlags) writeJSON(stdout io.Writer, v any) error {
-	if e.json == "" {
+func (c *evalCmd) writeJSON(v any) error {
+	if c.json == "" {
 		return nil
 	}
-	return eval.WriteJSON(stdout, e.json, v)
+	return eval.WriteJSON(c.stdout, c.json, v)
 }
 
 func cmdEval(args []string, stdout, stderr io.Writer) error {
@@ -94,45 +136,29 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 			return evalSuite(args[1:], stdout, stderr)
 		}
 	}
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ef evalFlags
-	ef.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, evalUsage, "\nFlags of 'flowhound eval DIR...':\n")
-		fs.PrintDefaults()
-	}
-	dirArgs, err := parseInterleaved(fs, args)
+	c := newEvalCmd("eval", evalUsage+"\nFlags of 'flowhound eval DIR...':\n", stdout, stderr)
+	dirArgs, err := parseInterleaved(c.fs, args)
 	if err != nil {
 		return &exitError{2, errUsageShown}
 	}
 	if len(dirArgs) == 0 {
-		fs.Usage()
+		c.fs.Usage()
 		return &exitError{2, errors.New("eval: no scenario directory given")}
 	}
-	opts, err := ef.options()
+	opts, err := c.options()
 	if err != nil {
-		return &exitError{2, err}
+		return err
 	}
 	dirs, err := eval.ScenarioDirs(dirArgs)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := eval.RunAll(ctx, dirs, opts)
-	if err != nil {
-		return err
-	}
-	rep.WriteText(ef.textOut(stdout, stderr))
-	return ef.writeJSON(stdout, rep)
+	return c.run(func(ctx context.Context) (textReport, error) { return eval.RunAll(ctx, dirs, opts) })
 }
 
 func evalSweep(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval sweep", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ef evalFlags
-	ef.register(fs)
+	c := newEvalCmd("eval sweep", "usage: flowhound eval sweep [flags]\n\nGenerates a \"beacons\" scenario for every period x jitter x missed x seed, scores it and\nprints recall, false positives and beats to first detection per cell. Flags:\n", stdout, stderr)
+	fs := c.fs
 	def := eval.DefaultSweepConfig()
 	periods := fs.String("periods", joinDurations(def.Periods), "comma-separated beacon periods")
 	jitters := fs.String("jitters", joinFloats(def.Jitters), "comma-separated jitters (± fraction of the period)")
@@ -143,19 +169,9 @@ func evalSweep(args []string, stdout, stderr io.Writer) error {
 	keep := fs.String("keep", "", "keep the generated scenarios in this directory")
 	workers := fs.Int("workers", 0, "scenarios generated and run at once (0: GOMAXPROCS)")
 	quiet := fs.Bool("q", false, "no progress on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: flowhound eval sweep [flags]\n\nGenerates a \"beacons\" scenario for every period x jitter x missed x seed, scores it and\nprints recall, false positives and beats to first detection per cell. Flags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
-		return &exitError{2, errUsageShown}
-	}
-	opts, err := ef.options()
+	opts, err := c.parse(args)
 	if err != nil {
-		return &exitError{2, err}
+		return err
 	}
 	cfg := eval.SweepConfig{Seeds: *seeds, MinBeats: *minBeats, Hosts: *hosts, Dir: *keep, Workers: *workers}
 	if cfg.Periods, err = parseDurations(*periods); err == nil {
@@ -169,51 +185,22 @@ func evalSweep(args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		cfg.Log = logTo(stderr)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := eval.Sweep(ctx, cfg, opts)
-	if err != nil {
-		return err
-	}
-	rep.WriteText(ef.textOut(stdout, stderr))
-	return ef.writeJSON(stdout, rep)
+	return c.run(func(ctx context.Context) (textReport, error) { return eval.Sweep(ctx, cfg, opts) })
 }
 
 func evalReal(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval real", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ef evalFlags
-	ef.register(fs)
-	shared := fs.String("shared", eval.DefaultSharedDir, "directory of the shared captures")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: flowhound eval real [flags]\n\nScores the shared real captures whose MANIFEST.md gives ground truth and prints, per capture,\nwhat was found, missed and flagged besides. Flags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
-		return &exitError{2, errUsageShown}
-	}
-	opts, err := ef.options()
-	if err != nil {
-		return &exitError{2, err}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := eval.RealCaptures(ctx, *shared, opts)
+	c := newEvalCmd("eval real", "usage: flowhound eval real [flags]\n\nScores the shared real captures whose MANIFEST.md gives ground truth and prints, per capture,\nwhat was found, missed and flagged besides. Flags:\n", stdout, stderr)
+	shared := c.fs.String("shared", eval.DefaultSharedDir, "directory of the shared captures")
+	opts, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	rep.WriteText(ef.textOut(stdout, stderr))
-	return ef.writeJSON(stdout, rep)
+	return c.run(func(ctx context.Context) (textReport, error) { return eval.RealCaptures(ctx, *shared, opts) })
 }
 
 func evalSuite(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval suite", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ef evalFlags
-	ef.register(fs)
+	c := newEvalCmd("eval suite", "usage: flowhound eval suite [flags]\n\nRuns the fixed evaluation (profiles x seeds, the default beacon sweep, the real captures)\nand writes a Markdown report with the date and commit. Flags:\n", stdout, stderr)
+	fs := c.fs
 	def := eval.DefaultSuiteConfig()
 	out := fs.String("out", "docs/eval.md", "write the Markdown report here (- for stdout)")
 	profiles := fs.String("profiles", strings.Join(def.Profiles, ","), "comma-separated scenario profiles")
@@ -224,19 +211,9 @@ func evalSuite(args []string, stdout, stderr io.Writer) error {
 	noSweep := fs.Bool("no-sweep", false, "skip the beacon sweep")
 	keep := fs.String("keep", "", "keep the generated scenarios in this directory")
 	quiet := fs.Bool("q", false, "no progress on stderr")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: flowhound eval suite [flags]\n\nRuns the fixed evaluation (profiles x seeds, the default beacon sweep, the real captures)\nand writes a Markdown report with the date and commit. Flags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
-		return &exitError{2, errUsageShown}
-	}
-	opts, err := ef.options()
+	opts, err := c.parse(args)
 	if err != nil {
-		return &exitError{2, err}
+		return err
 	}
 	cfg := def
 	cfg.Profiles = splitList(*profiles)
@@ -275,7 +252,7 @@ func evalSuite(args []string, stdout, stderr io.Writer) error {
 	for _, s := range rep.Skipped {
 		fmt.Fprintln(stderr, "skipped:", s)
 	}
-	return ef.writeJSON(stdout, rep)
+	return c.writeJSON(rep)
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/flowhound/flowhound/detect"
+	"github.com/flowhound/flowhound/internal/testservers"
 )
 
 // syncBuffer is a bytes.Buffer that the sinks' loggers and the command may
@@ -59,7 +58,7 @@ func cleanEnv(t *testing.T) {
 // sharedPcap returns the path of a capture of ../shared/pcaps, or "" when it
 // is not there.
 func sharedPcap(t *testing.T, name string) string {
-	p := filepath.Join(repoRoot(t), "..", "shared", "pcaps", name)
+	p := filepath.Join(testservers.RepoRoot(t), "..", "shared", "pcaps", name)
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}
@@ -125,8 +124,8 @@ func summaryPackets(t *testing.T, summary string) int64 {
 // drop.
 func TestReplayToKafkaAndInfluxDB(t *testing.T) {
 	cleanEnv(t)
-	broker := startBroker(t, "-partitions", "3")
-	influx := startInflux(t)
+	brokers := testservers.StartKafka(t, 1, "-partitions", "3").Addrs()
+	influx := testservers.StartInflux(t).URL()
 
 	type capture struct{ name, path string }
 	var captures []capture
@@ -140,10 +139,10 @@ func TestReplayToKafkaAndInfluxDB(t *testing.T) {
 	for _, c := range captures {
 		t.Run(c.name, func(t *testing.T) {
 			ft, flt := "replay."+c.name+".findings", "replay."+c.name+".flows"
-			createTopic(t, broker, ft, 3)
-			createTopic(t, broker, flt, 3)
+			testservers.CreateTopic(t, brokers, ft, 3)
+			testservers.CreateTopic(t, brokers, flt, 3)
 			db := "replay_" + c.name
-			influxQL(t, influx, "CREATE DATABASE "+db)
+			testservers.InfluxQL(t, influx, "CREATE DATABASE "+db)
 			cfg := writeConfig(t, fmt.Sprintf(`sensor:
   id: test-sensor
 sinks:
@@ -158,7 +157,7 @@ sinks:
     url: %s
     bucket: %s/autogen
     interval: 10ms
-`, broker, ft, flt, influx, db))
+`, strings.Join(brokers, ", "), ft, flt, influx, db))
 			flowsFile := filepath.Join(t.TempDir(), "flows.jsonl")
 			var stdout bytes.Buffer
 			var stderr syncBuffer
@@ -202,14 +201,14 @@ sinks:
 
 			// Kafka: the findings topic holds the JSON lines, each once.
 			got := map[string]int{}
-			for _, m := range consume(t, broker, ft, len(findings)) {
+			for _, m := range testservers.Consume(t, brokers, ft, len(findings)) {
 				got[string(m.Value)]++
 				if want, ok := src[string(m.Value)]; !ok {
 					t.Errorf("finding not in the JSON output: %s", m.Value)
 				} else if string(m.Key) != want {
 					t.Errorf("key %q, want the source host %s", m.Key, want)
 				}
-				if h := header(m, "schema"); h != "flowhound.finding.v1" {
+				if h := testservers.Header(m, "schema"); h != "flowhound.finding.v1" {
 					t.Errorf("schema header %q", h)
 				}
 			}
@@ -224,7 +223,7 @@ sinks:
 			for _, l := range flows {
 				wantFlows[string(l)]++
 			}
-			for _, m := range consume(t, broker, flt, len(flows)) {
+			for _, m := range testservers.Consume(t, brokers, flt, len(flows)) {
 				if wantFlows[string(m.Value)] == 0 {
 					t.Fatalf("flow record not in the -flows output, or twice: %s", m.Value)
 				}
@@ -258,7 +257,7 @@ sinks:
 				f.UnmarshalJSON(l)
 				want[pointKey{f.UID, f.Time.Truncate(time.Microsecond), string(f.Severity)}] = f
 			}
-			rows := fluxRows(t, influx, db+"/autogen", "flowhound_finding")
+			rows := testservers.FluxRows(t, influx, db+"/autogen", "flowhound_finding")
 			if len(rows) != len(want) {
 				t.Errorf("%d finding points, want %d", len(rows), len(want))
 			}
@@ -279,7 +278,7 @@ sinks:
 
 			// Counters are published during the run (at packet time) and
 			// once more at the end; the last point holds the run's totals.
-			crows := fluxRows(t, influx, db+"/autogen", "flowhound_sensor")
+			crows := testservers.FluxRows(t, influx, db+"/autogen", "flowhound_sensor")
 			if len(crows) == 0 || c.name == "synth_lateral" && len(crows) < 2 {
 				t.Fatalf("%d counters points", len(crows))
 			}
@@ -310,7 +309,7 @@ sinks:
 func TestReplayKafkaUnreachable(t *testing.T) {
 	cleanEnv(t)
 	pcap := synthScenario(t, "lateral")
-	port := freePort(t) // nothing listens there
+	port := testservers.FreePort(t) // nothing listens there
 	cfg := writeConfig(t, fmt.Sprintf(`sinks:
   kafka:
     brokers: [127.0.0.1:%d]
@@ -358,7 +357,7 @@ func TestReplayKafkaUnreachable(t *testing.T) {
 // start-up, before anything is read, with an error naming the setting.
 func TestReplayBadSinkSettings(t *testing.T) {
 	cleanEnv(t)
-	pcap := filepath.Join(repoRoot(t), "testdata", "test-cc-capture-1.pcap.gz")
+	pcap := filepath.Join(testservers.RepoRoot(t), "testdata", "test-cc-capture-1.pcap.gz")
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"broker without port", "sinks:\n  kafka:\n    brokers: [kafka-1]\n", "sinks.kafka.brokers[0]: want host:port"},
 		{"SCRAM password", "sinks:\n  kafka:\n    brokers: [127.0.0.1:9]\n    sasl:\n      mechanism: SCRAM-SHA-256\n" +
@@ -390,15 +389,6 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // killAfter sends sig to this process once n bytes have been read through
