@@ -208,17 +208,37 @@ func NewDecoder() *Decoder {
 	return dec
 }
 
+// decodeInto is Decode into a Decoded the caller owns, so that several
+// frames can be decoded ahead of the flow table.
+func (dec *Decoder) decodeInto(d *Decoded, data []byte, linkType uint16, wireLen int) error {
+	tryFast := linkType == linkEthernet && !dec.NoFastPath
+	if tryFast {
+		d.reset(len(data) < wireLen)
+		if fastDecode(d, data) {
+			return nil
+		}
+	}
+	dd, err := dec.decode(data, linkType, wireLen, !tryFast)
+	*d = *dd
+	return err
+}
+
 // Decode decodes one frame of the given link type. wireLen is the frame's
 // original length. The returned Decoded is owned by the Decoder and
 // overwritten by the next call. A non-nil error is a *DecodeError; the
 // Decoded still holds what was decoded before the problem (HasIP may be set).
 func (dec *Decoder) Decode(data []byte, linkType uint16, wireLen int) (d *Decoded, err error) {
+	return dec.decode(data, linkType, wireLen, true)
+}
+
+// decode is Decode; fast false skips the fast path (the caller tried it).
+func (dec *Decoder) decode(data []byte, linkType uint16, wireLen int, fast bool) (d *Decoded, err error) {
 	d = dec.d
 	d.reset(len(data) < wireLen)
 	first := firstEthernet
 	switch linkType {
 	case linkEthernet:
-		if !dec.NoFastPath {
+		if fast && !dec.NoFastPath {
 			if fastDecode(d, data) {
 				return d, nil
 			}

@@ -69,7 +69,12 @@ type dirState struct {
 	seqInit                   bool
 	synSeen                   bool
 	histCnt                   [3]uint8 // log-scale counters for T, W, G
-	_                         [2]byte
+	// memo is the tcpMemo of the last packet from this side after
+	// updateTCP applied it: flags, whether it carried data, and both
+	// endpoint states. The letters and state changes a packet causes
+	// depend on nothing else and applying them twice changes nothing, so a
+	// packet whose memo matches (most packets of a connection) skips them.
+	memo uint16
 }
 
 const unsafeSizeofFlowState = unsafe.Sizeof(flowState{})
@@ -151,6 +156,29 @@ func (f *flowState) update(d *Decoded, side int, ts int64, wireLen int) {
 func (f *flowState) updateTCP(d *Decoded, side int, orig bool) {
 	ds, peer := &f.dir[side], &f.dir[1-side]
 	fl := d.TCPFlags
+	if tcpMemo(fl, d.PayloadLen > 0, ds, peer) != ds.memo {
+		f.tcpLetters(d, ds, peer, orig)
+		ds.memo = tcpMemo(fl, d.PayloadLen > 0, ds, peer)
+	}
+	if d.Window == 0 && fl&(flagRST|flagSYN) == 0 {
+		f.addLogHist('W', orig, &ds.histCnt[1])
+	}
+	f.trackSeq(d, ds, orig)
+}
+
+// tcpMemo packs what tcpLetters depends on; never 0.
+func tcpMemo(fl uint8, data bool, ds, peer *dirState) uint16 {
+	m := 1<<15 | uint16(fl) | uint16(ds.tcpState)<<9 | uint16(peer.tcpState)<<12
+	if data {
+		m |= 1 << 8
+	}
+	return m
+}
+
+// tcpLetters adds the history letters of a TCP packet (but W, counted on
+// every packet) and moves the endpoint states.
+func (f *flowState) tcpLetters(d *Decoded, ds, peer *dirState, orig bool) {
+	fl := d.TCPFlags
 	if fl&flagSYN != 0 {
 		if fl&flagACK != 0 {
 			f.addHist('H', orig)
@@ -178,9 +206,6 @@ func (f *flowState) updateTCP(d *Decoded, side int, orig bool) {
 	} else if fl&(flagACK|flagSYN|flagFIN|flagRST) == flagACK {
 		f.addHist('A', orig)
 	}
-	if d.Window == 0 && fl&(flagRST|flagSYN) == 0 {
-		f.addLogHist('W', orig, &ds.histCnt[1])
-	}
 
 	// Endpoint state machine (Zeek's TCP_ENDPOINT_* semantics).
 	switch {
@@ -202,8 +227,6 @@ func (f *flowState) updateTCP(d *Decoded, side int, orig bool) {
 			ds.tcpState = tcpClosed
 		}
 	}
-
-	f.trackSeq(d, ds, orig)
 }
 
 // trackSeq keeps per-direction payload bytes from sequence numbers, as
@@ -432,8 +455,9 @@ func (f *flowState) payloadBytes(ds *dirState) uint64 {
 	return ds.payload
 }
 
-// fillRecord writes the flow into r. hist is scratch space for the history.
-func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
+// fillRecord writes the flow into r. scratch is space to build the
+// record's strings in.
+func (f *flowState) fillRecord(r *flow.Record, scratch []byte, cfg *TableConfig) {
 	o, s := f.origSide, 1-f.origSide
 	k := &f.key
 	a, b := k.addrA(), k.addrB()
@@ -462,15 +486,19 @@ func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
 		RespFrameBytes: resp.frameBytes,
 		ConnState:      f.connState(),
 	}
+	// The three strings of a record share one allocation.
+	strs := f.appendUID(scratch)
+	nUID := len(strs)
+	strs = flow.AppendCommunityID(strs, 0, r.OrigAddr, r.RespAddr, r.OrigPort, r.RespPort, r.Proto)
+	nCID := len(strs)
 	if f.flipped {
-		hist = append(hist, '^')
+		strs = append(strs, '^')
 	}
-	hist = append(hist, f.hist[:f.histLen]...)
-	r.History = string(hist)
+	strs = append(strs, f.hist[:f.histLen]...)
+	all := string(strs)
+	r.UID, r.CommunityID, r.History = all[:nUID], all[nUID:nCID], all[nCID:]
 	r.LocalOrig = cfg.HomeNets.Contains(r.OrigAddr)
 	r.LocalResp = cfg.HomeNets.Contains(r.RespAddr)
-	r.CommunityID = flow.CommunityID(0, r.OrigAddr, r.RespAddr, r.OrigPort, r.RespPort, r.Proto)
-	r.UID = f.uid()
 	if f.extra != nil {
 		r.Encap = f.extra.encap
 		r.App = f.extra.app
@@ -478,19 +506,17 @@ func (f *flowState) fillRecord(r *flow.Record, hist []byte, cfg *TableConfig) {
 	r.Service = guessService(r)
 }
 
-// uid derives a Zeek-style connection id ("C" + 16 characters) from the
-// canonical key and the start time, so replays agree and interim records
-// share their flow's uid.
-func (f *flowState) uid() string {
+// appendUID appends the flow's uid: a Zeek-style connection id ("C" + 16
+// characters) derived from the canonical key and the start time, so that
+// replays agree and interim records share their flow's uid.
+func (f *flowState) appendUID(b []byte) []byte {
 	h1 := f.key.hash(0x5eed)
 	h2 := mum(h1^uint64(f.first), 0x9e3779b97f4a7c15)
 	var raw [12]byte
 	binary.LittleEndian.PutUint64(raw[:], h1^h2)
 	binary.LittleEndian.PutUint32(raw[8:], uint32(h2>>32))
-	var out [17]byte
-	out[0] = 'C'
-	base64.RawURLEncoding.Encode(out[1:], raw[:])
-	return string(out[:])
+	b = append(b, 'C')
+	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }
 
 // The layout above depends on these sizes; the build fails if they drift.

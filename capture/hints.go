@@ -53,12 +53,22 @@ func isDNSPort(p uint16) bool { return p == 53 || p == 5353 || p == 5355 }
 
 func (f *flowState) app() *flow.App {
 	if f.extra == nil {
-		f.extra = &flowExtra{}
+		// Most flows with extras have only hints: one allocation.
+		x := &flowExtraApp{a: flow.App{DNSRcode: -1}}
+		x.app = &x.a
+		f.extra = &x.flowExtra
+		return x.app
 	}
 	if f.extra.app == nil {
 		f.extra.app = &flow.App{DNSRcode: -1}
 	}
 	return f.extra.app
+}
+
+// flowExtraApp is a flowExtra allocated together with its App.
+type flowExtraApp struct {
+	flowExtra
+	a flow.App
 }
 
 func (t *Table) hintDNS(f *flowState, msg []byte) {

@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/flowhound/flowhound/flow"
 )
@@ -117,7 +118,7 @@ type Table struct {
 
 	emit  func(*flow.Record)
 	rec   flow.Record
-	hist  [32]byte
+	strs  [96]byte // scratch for a record's uid, community id and history
 	stats TableStats
 }
 
@@ -195,7 +196,53 @@ func (t *Table) Add(d *Decoded, ts int64, wireLen int) {
 	}
 	k := &t.key
 	fromA := k.set(d)
-	h := k.hash(t.cfg.Seed)
+	t.add(d, k, fromA, k.hash(t.cfg.Seed), ts, wireLen)
+}
+
+// keyed reports whether Add looks d up by its own flow key (what
+// addKeyed takes): a packet with an IP header that is not a later
+// fragment.
+func keyed(d *Decoded) bool { return d.HasIP && !(d.Frag && d.FragOffset != 0) }
+
+// addKeyed is Add for a packet whose key k, direction fromA and hash h
+// (k.hash with the table's seed) the caller computed ahead, to prefetch.
+// d must be keyed.
+func (t *Table) addKeyed(d *Decoded, k *flowKey, fromA bool, h uint64, ts int64, wireLen int) {
+	if ts > t.now {
+		t.now = ts
+		if ts >= t.nextSweep {
+			t.sweep()
+		}
+	}
+	t.add(d, k, fromA, h, ts, wireLen)
+}
+
+// prefetchSlot starts loading the index slot where a lookup of hash h
+// begins.
+func (t *Table) prefetchSlot(h uint64) {
+	prefetch(unsafe.Pointer(&t.slots[h&t.mask]))
+}
+
+// prefetchFlow starts loading what a packet of the flow with hash h will
+// touch: the state's first line (key, last) and the line of the sending
+// side. It looks at the home slot only, which holds the flow most of the
+// time at a load factor of at most one half; a miss costs nothing but the
+// prefetch.
+func (t *Table) prefetchFlow(h uint64, fromA bool) {
+	s := t.slots[h&t.mask]
+	if s.idx == 0 || s.tag != uint32(h>>32) {
+		return
+	}
+	f := &t.flows[s.idx]
+	prefetch(unsafe.Pointer(f))
+	if fromA {
+		prefetch(unsafe.Pointer(&f.dir[0]))
+	} else {
+		prefetch(unsafe.Pointer(&f.dir[1]))
+	}
+}
+
+func (t *Table) add(d *Decoded, k *flowKey, fromA bool, h uint64, ts int64, wireLen int) {
 	idx := t.lookup(k, h)
 	if idx != 0 {
 		f := &t.flows[idx]
@@ -531,7 +578,7 @@ func (t *Table) emitRecord(f *flowState, final bool) {
 		return
 	}
 	r := &t.rec
-	f.fillRecord(r, t.hist[:0], &t.cfg)
+	f.fillRecord(r, t.strs[:0], &t.cfg)
 	r.Final = final
 	t.emit(r)
 }

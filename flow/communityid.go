@@ -2,7 +2,6 @@ package flow
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
@@ -97,7 +96,7 @@ func AppendCommunityID(b []byte, seed uint16, src, dst netip.Addr, sport, dport 
 		binary.BigEndian.PutUint16(in[n+2:], dport)
 		n += 4
 	}
-	sum := sha1.Sum(in[:n])
+	sum := sha1Short(in[:n])
 
 	b = append(b, '1', ':')
 	return base64.StdEncoding.AppendEncode(b, sum[:])

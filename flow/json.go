@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -12,45 +13,51 @@ import (
 // AppendJSON appends the record as one JSON object (no newline) to b. It
 // allocates nothing beyond growing b. Field names follow Zeek's conn.log;
 // README.md documents each one.
+//
+// It runs once per flow record, so it is written for speed: each constant
+// run of JSON is one append, numbers and times go through digit-pair
+// tables, and the strings flowhound itself produces are copied after a
+// table-driven check instead of being escaped byte by byte.
 func (r *Record) AppendJSON(b []byte) []byte {
+	b = slices.Grow(b, 640)
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
-	b = append(b, `,"ts":`...)
-	b = appendTime(b, r.Start)
-	b = append(b, `,"end":`...)
-	b = appendTime(b, r.End)
-	b = append(b, `,"duration":`...)
-	b = strconv.AppendFloat(b, r.Duration().Seconds(), 'f', -1, 64)
-	b = appendStringField(b, "uid", r.UID)
-	b = appendStringField(b, "community_id", r.CommunityID)
+	b = append(b, `,"ts":"`...)
+	b = appendTimeRaw(b, r.Start)
+	b = append(b, `","end":"`...)
+	b = appendTimeRaw(b, r.End)
+	b = append(b, `","duration":`...)
+	b = appendSeconds(b, r.Duration())
+	b = appendStringField(b, `,"uid":`, r.UID)
+	b = appendStringField(b, `,"community_id":`, r.CommunityID)
 	b = append(b, `,"proto":"`...)
 	b = append(b, r.Proto.String()...)
 	b = append(b, '"')
 	if r.Service != "" {
-		b = appendStringField(b, "service", r.Service)
+		b = appendStringField(b, `,"service":`, r.Service)
 	}
 	b = append(b, `,"orig_h":"`...)
 	b = r.OrigAddr.AppendTo(b)
 	b = append(b, `","orig_p":`...)
-	b = strconv.AppendUint(b, uint64(r.OrigPort), 10)
+	b = appendUint(b, uint64(r.OrigPort))
 	b = append(b, `,"resp_h":"`...)
 	b = r.RespAddr.AppendTo(b)
 	b = append(b, `","resp_p":`...)
-	b = strconv.AppendUint(b, uint64(r.RespPort), 10)
-	b = appendUintField(b, "orig_bytes", r.OrigBytes)
-	b = appendUintField(b, "resp_bytes", r.RespBytes)
-	b = appendUintField(b, "missed_bytes", r.MissedBytes)
-	b = appendUintField(b, "orig_pkts", r.OrigPkts)
-	b = appendUintField(b, "resp_pkts", r.RespPkts)
-	b = appendUintField(b, "orig_ip_bytes", r.OrigIPBytes)
-	b = appendUintField(b, "resp_ip_bytes", r.RespIPBytes)
-	b = appendUintField(b, "orig_frame_bytes", r.OrigFrameBytes)
-	b = appendUintField(b, "resp_frame_bytes", r.RespFrameBytes)
-	b = appendStringField(b, "conn_state", r.ConnState)
-	b = appendStringField(b, "history", r.History)
-	b = appendBoolField(b, "local_orig", r.LocalOrig)
-	b = appendBoolField(b, "local_resp", r.LocalResp)
-	b = appendBoolField(b, "final", r.Final)
+	b = appendUint(b, uint64(r.RespPort))
+	b = appendUintField(b, `,"orig_bytes":`, r.OrigBytes)
+	b = appendUintField(b, `,"resp_bytes":`, r.RespBytes)
+	b = appendUintField(b, `,"missed_bytes":`, r.MissedBytes)
+	b = appendUintField(b, `,"orig_pkts":`, r.OrigPkts)
+	b = appendUintField(b, `,"resp_pkts":`, r.RespPkts)
+	b = appendUintField(b, `,"orig_ip_bytes":`, r.OrigIPBytes)
+	b = appendUintField(b, `,"resp_ip_bytes":`, r.RespIPBytes)
+	b = appendUintField(b, `,"orig_frame_bytes":`, r.OrigFrameBytes)
+	b = appendUintField(b, `,"resp_frame_bytes":`, r.RespFrameBytes)
+	b = appendStringField(b, `,"conn_state":`, r.ConnState)
+	b = appendStringField(b, `,"history":`, r.History)
+	b = appendBoolField(b, `,"local_orig":`, r.LocalOrig)
+	b = appendBoolField(b, `,"local_resp":`, r.LocalResp)
+	b = appendBoolField(b, `,"final":`, r.Final)
 	if e := r.Encap; e != nil {
 		b = append(b, `,"encap":{`...)
 		first := true
@@ -67,7 +74,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = strconv.AppendUint(b, uint64(v), 10)
+				b = appendUint(b, uint64(v))
 			}
 			b = append(b, ']')
 		}
@@ -78,7 +85,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = strconv.AppendUint(b, uint64(v), 10)
+				b = appendUint(b, uint64(v))
 			}
 			b = append(b, ']')
 		}
@@ -92,7 +99,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 			b = e.OuterDst.AppendTo(b)
 			b = append(b, '"')
 			if e.VNI != 0 {
-				b = appendUintField(b, "vni", uint64(e.VNI))
+				b = appendUintField(b, `,"vni":`, uint64(e.VNI))
 			}
 		}
 		b = append(b, '}')
@@ -101,7 +108,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		if a.DNSQuery != "" || a.DNSRcode >= 0 && len(a.DNSAnswers) > 0 {
 			b = append(b, `,"dns":{"query":`...)
 			b = appendString(b, a.DNSQuery)
-			b = appendUintField(b, "qtype", uint64(a.DNSQType))
+			b = appendUintField(b, `,"qtype":`, uint64(a.DNSQType))
 			if a.DNSRcode >= 0 {
 				b = append(b, `,"rcode":`...)
 				b = strconv.AppendInt(b, int64(a.DNSRcode), 10)
@@ -110,7 +117,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 				b = appendStrings(b, "answers", a.DNSAnswers)
 			}
 			if a.DNSQueries > 0 {
-				b = appendUintField(b, "queries", uint64(a.DNSQueries))
+				b = appendUintField(b, `,"queries":`, uint64(a.DNSQueries))
 			}
 			if len(a.DNSNames) > 1 {
 				b = appendStrings(b, "names", a.DNSNames)
@@ -125,9 +132,9 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		if a.HTTPMethod != "" || a.HTTPHost != "" {
 			b = append(b, `,"http":{"method":`...)
 			b = appendString(b, a.HTTPMethod)
-			b = appendStringField(b, "host", a.HTTPHost)
+			b = appendStringField(b, `,"host":`, a.HTTPHost)
 			if a.HTTPProxyTarget != "" {
-				b = appendStringField(b, "proxy_target", a.HTTPProxyTarget)
+				b = appendStringField(b, `,"proxy_target":`, a.HTTPProxyTarget)
 			}
 			b = append(b, '}')
 		}
@@ -270,68 +277,175 @@ func appendStrings(b []byte, name string, v []string) []byte {
 // second trimmed of trailing zeros — what time.RFC3339Nano gives, without
 // the general formatter's cost (two per record).
 func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, min, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		b = append(b, '"')
-		b = t.AppendFormat(b, time.RFC3339Nano)
-		return append(b, '"')
-	}
 	b = append(b, '"')
-	b = appendDigits(b, year, 4)
-	b = append(b, '-')
-	b = appendDigits(b, int(month), 2)
-	b = append(b, '-')
-	b = appendDigits(b, day, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hour, 2)
-	b = append(b, ':')
-	b = appendDigits(b, min, 2)
-	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
-	if ns := t.Nanosecond(); ns != 0 {
-		width := 9
-		for ns%10 == 0 {
-			ns /= 10
-			width--
+	b = appendTimeRaw(b, t)
+	return append(b, '"')
+}
+
+// appendTimeRaw is appendTime without the quotes.
+func appendTimeRaw(b []byte, t time.Time) []byte {
+	var year, month, day, hour, min, sec int
+	if u := t.Unix(); u >= 0 && u < maxUnix9999 {
+		// The common case, without time's general calendar code.
+		days, secs := u/86400, int(u%86400)
+		year, month, day = civil(days)
+		hour, min, sec = secs/3600, secs/60%60, secs%60
+	} else {
+		t = t.UTC()
+		var m time.Month
+		year, m, day = t.Date()
+		month = int(m)
+		hour, min, sec = t.Clock()
+		if year < 0 || year > 9999 {
+			return t.AppendFormat(b, time.RFC3339Nano)
 		}
-		b = append(b, '.')
-		b = appendDigits(b, ns, width)
 	}
-	return append(b, 'Z', '"')
+	var buf [30]byte
+	p := pairs[2*(year/100):]
+	q := pairs[2*(year%100):]
+	buf[0], buf[1], buf[2], buf[3] = p[0], p[1], q[0], q[1]
+	buf[4] = '-'
+	put2(buf[5:], month)
+	buf[7] = '-'
+	put2(buf[8:], day)
+	buf[10] = 'T'
+	put2(buf[11:], hour)
+	buf[13] = ':'
+	put2(buf[14:], min)
+	buf[16] = ':'
+	put2(buf[17:], sec)
+	n := 19
+	if ns := t.Nanosecond(); ns != 0 {
+		buf[19] = '.'
+		n = 20 + appendFrac(buf[20:], ns)
+	}
+	buf[n] = 'Z'
+	return append(b, buf[:n+1]...)
 }
 
-// appendDigits appends v zero-padded to width digits.
-func appendDigits(b []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
+// maxUnix9999 is the Unix time of 10000-01-01T00:00:00Z.
+const maxUnix9999 = 253402300800
+
+// civil converts days since 1970-01-01 (not negative) to a proleptic
+// Gregorian date, counting in 400-year eras that begin on March 1st so
+// that the leap day falls at the end of a year.
+func civil(days int64) (year, month, day int) {
+	z := days + 719468 // days since 0000-03-01
+	era := z / 146097
+	doe := z - era*146097                                  // day of era, 0..146096
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of era, 0..399
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the March-based year, 0..365
+	mp := (5*doy + 2) / 153                                // March-based month, 0..11
+	day = int(doy - (153*mp+2)/5 + 1)
+	month = int(mp + 3)
+	if mp >= 10 {
+		month = int(mp - 9)
 	}
-	return append(b, buf[:width]...)
+	year = int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
-func appendUintField(b []byte, name string, v uint64) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
+// appendFrac writes ns (0 < ns < 1e9) as nine digits with the trailing
+// zeros trimmed, and returns how many it wrote.
+func appendFrac(dst []byte, ns int) int {
+	var d [9]byte
+	d[0] = byte('0' + ns/1e8)
+	ns %= 1e8
+	put2(d[1:], ns/1e6)
+	ns %= 1e6
+	put2(d[3:], ns/1e4)
+	ns %= 1e4
+	put2(d[5:], ns/100)
+	put2(d[7:], ns%100)
+	n := 9
+	for d[n-1] == '0' {
+		n--
+	}
+	return copy(dst, d[:n])
+}
+
+// pairs holds "00" to "99".
+const pairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// put2 writes v (0 <= v < 100) as two digits.
+func put2(dst []byte, v int) {
+	p := pairs[2*v:]
+	dst[0], dst[1] = p[0], p[1]
+}
+
+// appendUint is strconv.AppendUint(b, v, 10) with a shortcut for the
+// small numbers most counters hold.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	if v < 100 {
+		p := pairs[2*v:]
+		return append(b, p[0], p[1])
+	}
 	return strconv.AppendUint(b, v, 10)
 }
 
-func appendBoolField(b []byte, name string, v bool) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return strconv.AppendBool(b, v)
+// appendSeconds writes d in seconds as strconv.AppendFloat(b,
+// d.Seconds(), 'f', -1, 64) does. Below 10^15 ns (11 days) the exact
+// decimal of d has at most 15 significant digits; when d.Seconds() is the
+// float64 nearest to it (the correctly rounded quotient; Seconds rounds
+// twice and sometimes lands one step off), no shorter decimal maps to that
+// float64, so the exact decimal is what AppendFloat would write, and it is
+// written from the integer nanoseconds. Anything else goes to AppendFloat.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if f := d.Seconds(); d < 0 || d >= 1e15 || float64(d)/1e9 != f {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	b = appendUint(b, uint64(d/time.Second))
+	if ns := int(d % time.Second); ns != 0 {
+		var buf [10]byte
+		buf[0] = '.'
+		n := appendFrac(buf[1:], ns)
+		b = append(b, buf[:n+1]...)
+	}
+	return b
 }
 
-func appendStringField(b []byte, name, v string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
+func appendUintField(b []byte, key string, v uint64) []byte {
+	b = append(b, key...)
+	return appendUint(b, v)
+}
+
+func appendBoolField(b []byte, key string, v bool) []byte {
+	b = append(b, key...)
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+// appendStringField appends key (which holds the comma, quotes and colon)
+// and v as a JSON string.
+func appendStringField(b []byte, key, v string) []byte {
+	b = append(b, key...)
 	return appendString(b, v)
 }
+
+// plain marks the bytes a JSON string may hold as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
@@ -341,7 +455,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	clean := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+		if !plain[s[i]] {
 			clean = false
 			break
 		}

@@ -3,6 +3,7 @@ package pcapfile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,6 +44,44 @@ func readForFuzz(t *testing.T, r *Reader, err error, size int) fuzzResult {
 			t.Fatalf("packet %d has Index %d", len(res.pkts), p.Index)
 		}
 		res.pkts = append(res.pkts, wantPkt{ts: p.Timestamp, data: bytes.Clone(p.Data), wire: p.WireLen, link: p.LinkType, ifc: p.Interface})
+	}
+	return res
+}
+
+// readBatchesForFuzz is readForFuzz through NextBatch, batch packets at a
+// time, checking that every packet of a batch is intact when the batch is
+// complete (Data of a mapped file must not move under it).
+func readBatchesForFuzz(t *testing.T, r *Reader, err error, size, batch int) fuzzResult {
+	t.Helper()
+	if err != nil {
+		checkFuzzErr(t, err, size)
+		return fuzzResult{err: err}
+	}
+	defer r.Close()
+	var res fuzzResult
+	ps := make([]Packet, batch)
+	for len(res.pkts) < fuzzMaxPackets {
+		n, err := r.NextBatch(ps)
+		if n == 0 {
+			if err == nil {
+				t.Fatal("NextBatch returned no packets and no error")
+			}
+			checkFuzzErr(t, err, size)
+			if _, again := r.NextBatch(ps); again != err {
+				t.Fatalf("NextBatch after %v returned %v", err, again)
+			}
+			res.err = err
+			break
+		}
+		if err != nil {
+			t.Fatalf("NextBatch returned %d packets and error %v", n, err)
+		}
+		for _, p := range ps[:n] {
+			if p.Index != int64(len(res.pkts)) {
+				t.Fatalf("packet %d has Index %d", len(res.pkts), p.Index)
+			}
+			res.pkts = append(res.pkts, wantPkt{ts: p.Timestamp, data: bytes.Clone(p.Data), wire: p.WireLen, link: p.LinkType, ifc: p.Interface})
+		}
 	}
 	return res
 }
@@ -100,16 +139,29 @@ func FuzzReader(f *testing.F) {
 		if !sameErr(streamed.err, mapped.err) {
 			t.Fatalf("stream ended with %v, mmap with %v", streamed.err, mapped.err)
 		}
-		if len(streamed.pkts) != len(mapped.pkts) {
-			t.Fatalf("stream read %d packets, mmap %d", len(streamed.pkts), len(mapped.pkts))
-		}
-		for i, s := range streamed.pkts {
-			m := mapped.pkts[i]
-			if s.ts != m.ts || s.wire != m.wire || s.link != m.link || s.ifc != m.ifc || !bytes.Equal(s.data, m.data) {
-				t.Fatalf("packet %d differs: stream %+v, mmap %+v", i, s, m)
+		samePkts(t, "stream", streamed, "mmap", mapped)
+		for _, batch := range []int{1, 3, 32} {
+			r, err = Open(path)
+			batched := readBatchesForFuzz(t, r, err, len(data), batch)
+			if !sameErr(batched.err, mapped.err) {
+				t.Fatalf("batches of %d ended with %v, Next with %v", batch, batched.err, mapped.err)
 			}
+			samePkts(t, fmt.Sprintf("batches of %d", batch), batched, "Next", mapped)
 		}
 	})
+}
+
+func samePkts(t *testing.T, aName string, a fuzzResult, bName string, b fuzzResult) {
+	t.Helper()
+	if len(a.pkts) != len(b.pkts) {
+		t.Fatalf("%s read %d packets, %s %d", aName, len(a.pkts), bName, len(b.pkts))
+	}
+	for i, s := range a.pkts {
+		m := b.pkts[i]
+		if s.ts != m.ts || s.wire != m.wire || s.link != m.link || s.ifc != m.ifc || !bytes.Equal(s.data, m.data) {
+			t.Fatalf("packet %d differs: %s %+v, %s %+v", i, aName, s, bName, m)
+		}
+	}
 }
 
 // findSharedPcaps is sharedPcaps for callers that cannot skip.

@@ -25,6 +25,10 @@ type input struct {
 	src  io.Reader
 	err  error // first error from src, io.EOF at its end
 	pf   int   // mapped input: buf[:pf] has been prefetched
+	// mapped input: buf[:touched] has been faulted in, by loads summed
+	// into sink
+	touched int
+	sink    byte
 }
 
 // prefetchAhead is how far ahead of the read position a mapped file is
@@ -35,6 +39,8 @@ type input struct {
 const (
 	prefetchAhead = 4096
 	prefetchStep  = 1024
+	faultAhead    = 256 << 10
+	faultStep     = 64 << 10
 )
 
 // prefetch keeps the prefetched window ahead of pos (mapped input only).
@@ -48,6 +54,14 @@ func (in *input) prefetch() {
 		in.pf = in.pos
 	}
 	if n := want - in.pf; n > 0 {
+		// Touch the mapping once per 64 KiB (what the kernel maps around
+		// a page fault) well ahead of the prefetches. A prefetch into a
+		// page not mapped yet is dropped after a page walk; without this,
+		// the lines of each new window are walked and dropped, and then
+		// read with demand misses after the fault.
+		for lim := min(want+faultAhead, in.end); in.touched < lim; in.touched += faultStep {
+			in.sink += in.buf[in.touched]
+		}
 		prefetchRange(&in.buf[in.pf], n)
 		in.pf = want
 	}

@@ -90,6 +90,46 @@ func (r *Reader) nextRecord(p *Packet) error {
 	return nil
 }
 
+// nextRecordsMapped is nextRecord for a run of packets of a mapped file:
+// it fills ps with the records that are plainly whole, the common case,
+// without the per-record bookkeeping of the general path, and returns how
+// many. It stops before anything else (a short or oversized record, the
+// end of the file) and leaves that to nextRecord, so that problems are
+// reported by one code path.
+func (r *Reader) nextRecordsMapped(ps []Packet) int {
+	in := &r.in
+	buf, pos, end := in.buf, in.pos, in.end
+	hl := r.recLen
+	n := 0
+	for n < len(ps) && end-pos >= hl {
+		if pos+prefetchAhead-in.pf >= prefetchStep {
+			in.pos = pos
+			in.prefetch()
+		}
+		h := buf[pos : pos+hl]
+		caplen, wire := r.u32(h[8:]), r.u32(h[12:])
+		if r.swap == swapAlways || r.swap == swapIfCaplenLarger && caplen > wire {
+			caplen, wire = wire, caplen
+		}
+		if caplen > MaxSnaplen || int(caplen) > end-pos-hl {
+			break
+		}
+		next := pos + hl + int(caplen)
+		ps[n] = Packet{
+			Data:      buf[pos+hl : next : next],
+			Timestamp: int64(r.u32(h))*1e9 + int64(r.u32(h[4:]))*r.fracMul,
+			WireLen:   int(wire),
+			LinkType:  r.link,
+			Index:     r.index,
+		}
+		r.index++
+		pos = next
+		n++
+	}
+	in.pos = pos
+	return n
+}
+
 func swap32(v uint32) uint32 {
 	return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24
 }

@@ -185,6 +185,27 @@ func (r *Reader) Next(p *Packet) error {
 	return r.next(p)
 }
 
+// NextBatch reads up to len(ps) packets into ps and returns how many it
+// read. The Data of every packet it returns stays valid until the next call
+// to Next, NextBatch or Close, so a caller can look ahead within a batch. A
+// mapped file fills the batch; a stream returns one packet per call (its
+// buffer may slide under earlier packets when it refills). It returns n > 0
+// with a nil error while packets remain, and 0 with the error Next would
+// return after the last one: an error part-way through a batch is reported
+// by the following call.
+func (r *Reader) NextBatch(ps []Packet) (int, error) {
+	if r.err != nil || len(ps) == 0 {
+		return 0, r.err
+	}
+	if r.mapped != nil {
+		return r.nextMappedBatch(ps)
+	}
+	if err := r.next(&ps[0]); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
 func (r *Reader) next(p *Packet) error {
 	if r.ng {
 		return r.nextBlock(p)
@@ -207,6 +228,39 @@ func (r *Reader) nextMapped(p *Packet) (err error) {
 	}()
 	r.in.prefetch()
 	return r.next(p)
+}
+
+// nextMappedBatch is nextMapped for a batch: one fault guard for all of it.
+func (r *Reader) nextMappedBatch(ps []Packet) (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if v := recover(); v != nil {
+			if _, fault := v.(interface{ Addr() uintptr }); !fault {
+				panic(v)
+			}
+			err = r.fail(r.in.offset(), io.ErrUnexpectedEOF, "file shrank while mapped")
+			if n > 0 {
+				err = nil // reported by the next call
+			}
+		}
+	}()
+	for n < len(ps) {
+		if !r.ng {
+			if n += r.nextRecordsMapped(ps[n:]); n == len(ps) {
+				break
+			}
+		}
+		r.in.prefetch()
+		if err := r.next(&ps[n]); err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Close releases the file. Packet.Data from this Reader must not be used

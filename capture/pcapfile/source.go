@@ -142,22 +142,9 @@ func firstTimestamp(path string) (int64, bool) {
 func (s *Source) Next(p *Packet) error {
 	for {
 		if s.cur == nil {
-			if s.next >= len(s.files) {
-				return io.EOF
-			}
-			f := s.files[s.next]
-			s.next++
-			s.file = f.path
-			r, err := Open(f.path)
-			if err != nil {
-				s.done += max(f.size, 0)
-				var perr *Error
-				if !errors.As(err, &perr) {
-					err = &Error{File: f.path, Err: err}
-				}
+			if err := s.open(); err != nil {
 				return err
 			}
-			s.cur = r
 		}
 		err := s.cur.Next(p)
 		if err == nil {
@@ -168,6 +155,50 @@ func (s *Source) Next(p *Packet) error {
 			return err
 		}
 	}
+}
+
+// NextBatch is Next for up to len(ps) packets, with the lifetime of
+// Reader.NextBatch: every packet returned stays valid until the next call.
+// A batch never spans two files. It returns 0 and io.EOF when every file
+// is done, and 0 and a file's *Error once, as Next does.
+func (s *Source) NextBatch(ps []Packet) (int, error) {
+	for {
+		if s.cur == nil {
+			if err := s.open(); err != nil {
+				return 0, err
+			}
+		}
+		n, err := s.cur.NextBatch(ps)
+		if n > 0 {
+			return n, nil
+		}
+		s.finish()
+		if err != io.EOF {
+			return 0, err
+		}
+	}
+}
+
+// open opens the next file: io.EOF when there is none, its *Error when it
+// cannot be read.
+func (s *Source) open() error {
+	if s.next >= len(s.files) {
+		return io.EOF
+	}
+	f := s.files[s.next]
+	s.next++
+	s.file = f.path
+	r, err := Open(f.path)
+	if err != nil {
+		s.done += max(f.size, 0)
+		var perr *Error
+		if !errors.As(err, &perr) {
+			err = &Error{File: f.path, Err: err}
+		}
+		return err
+	}
+	s.cur = r
+	return nil
 }
 
 func (s *Source) finish() {
