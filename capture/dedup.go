@@ -42,6 +42,13 @@ func (dd *dedup) seen(pkt []byte, ts int64) bool {
 	oldest := 0
 	for i := range set {
 		s := &set[i]
+		if s.n == 0 {
+			// Ways fill in order and are never emptied: the rest are empty
+			// too. An empty way is taken before any old one (an entry
+			// stamped 0 would otherwise tie with it and be replaced).
+			oldest = i
+			break
+		}
 		if s.hash == h && s.n == len(pkt) && ts >= s.ts && ts-s.ts <= dd.window {
 			return true
 		}
