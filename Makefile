@@ -67,6 +67,7 @@ golden: deps
 ## nfpcapd and argus on the same synthetic 2 M-packet capture
 bench: build bench-deps
 	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem ./capture/ ./flow/
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'Engine|Memory' -benchmem ./detect/ ./detect/eval/
 	$(GO) test -run '^$$' -bench 'KafkaFlows|InfluxPoints' -benchtime 200000x ./sinks/
 	./scripts/bench.sh
 

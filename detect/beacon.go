@@ -90,6 +90,10 @@ const beaconSlotSize = int(unsafe.Sizeof(beaconSlot{}))
 // slots stay pointer-free and only reported keys pay for them.
 type beaconNames struct {
 	uid, fqdn, longUID string
+	// gate is the score of the key's last interval finding: a key that
+	// was reported is rescored at every beat, and a finding that the
+	// engine would drop is not worth filling in.
+	gate proposalGate
 }
 
 type beacon struct {
@@ -164,7 +168,7 @@ func (b *beacon) Stats() DetectorStats {
 	n := cap(b.slots)*beaconSlotSize + cap(b.free)*4 + mapBytes(len(b.index), 16) +
 		b.hosts.bytes() + b.dsts.bytes() + b.dns.bytes() + b.uids.bytes() + b.long.bytes()
 	for _, v := range b.names {
-		n += 48 + len(v.uid) + len(v.fqdn)
+		n += int(unsafe.Sizeof(v)) + len(v.uid) + len(v.fqdn) + len(v.longUID)
 	}
 	return DetectorStats{Keys: len(b.index), Bytes: n, Evictions: b.evictions}
 }
@@ -273,27 +277,81 @@ func (b *beacon) learnDNS(r *flow.Record) {
 		b.epoch = r.Start.UnixNano() - int64(24*time.Hour)
 	}
 	now := b.ds(r.End)
-	var name uint32
-	var h uint64
-	have := false
+	// Most lookups repeat what the cache holds: they cost an address
+	// parse, a hash and a probe, and the name is compared in place. The
+	// name is hashed only once an answer is an address (a tunnel's TXT
+	// answers never are).
+	var (
+		h, srcH uint64
+		name    uint32
+		have    bool
+		hashed  bool
+	)
 	for _, s := range a.DNSAnswers {
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
+		ip, ok := parseAnswerAddr(s)
+		if !ok {
 			continue // a CNAME
 		}
-		if !have {
-			name, h, have = b.dsts.nameID(q), hashName(q), true
+		if !hashed {
+			srcK := r.OrigAddr.As16()
+			h, srcH, hashed = hashName(q), srcHash(&srcK), true
 		}
-		k := dnsKey(r.OrigAddr.Unmap(), ip.Unmap())
-		if e, ok := b.dns.lookup(k); ok && e.name == name {
+		ipK := ip.As16()
+		k := hashAddr(&ipK, srcH)
+		e, ok := b.dns.lookup(k)
+		if ok && (have && e.name == name || !have && b.dsts.isName(e.name, q)) {
 			e.when = now
 			continue
+		}
+		if !have {
+			name, have = b.dsts.nameIDHash(q, h), true
 		}
 		b.dsts.entries[name].dnsRefs++
 		if old, ok := b.dns.put(k, h, name, now); ok {
 			b.dsts.unrefDNS(old)
 		}
 	}
+}
+
+// parseAnswerAddr parses an address from a DNS answer as netip.ParseAddr
+// does (and unmaps it), reading plain dotted quads without the general
+// parser: they are nearly all the answers.
+func parseAnswerAddr(s string) (netip.Addr, bool) {
+	var b [4]byte
+	i := 0
+	for k := range b {
+		if k > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return parseAddrSlow(s)
+			}
+			i++
+		}
+		v, start := 0, i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' && i-start < 3 {
+			v = v*10 + int(s[i]-'0')
+			i++
+		}
+		if i == start || v > 255 || i-start > 1 && s[start] == '0' {
+			return parseAddrSlow(s)
+		}
+		b[k] = byte(v)
+	}
+	if i != len(s) {
+		return parseAddrSlow(s)
+	}
+	return netip.AddrFrom4(b), true
+}
+
+// parseAddrSlow is the general parser for what is not a plain dotted
+// quad. Without a colon it can only be an IPv4 address that the fast path
+// has already refused (or a name): netip would refuse it too, at the cost
+// of an error value.
+func parseAddrSlow(s string) (netip.Addr, bool) {
+	if strings.IndexByte(s, ':') < 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	return a.Unmap(), err == nil
 }
 
 // Key hashing. A key is identified by a 64-bit hash of its source address
@@ -505,7 +563,7 @@ func (b *beacon) record(idx uint32, s *beaconSlot, r *flow.Record, propose func(
 
 	// One connection, one beat: interim and final records of a long
 	// connection share a UID.
-	long := !r.Final || r.End.Sub(r.Start) >= time.Minute
+	long := !r.Final || r.End.UnixNano()-r.Start.UnixNano() >= int64(time.Minute)
 	seen := false
 	if long {
 		seen = b.uids.seen(hashUID(r.UID), r.Final)
@@ -807,6 +865,12 @@ func (b *beacon) setScore(idx uint32, s *beaconSlot, score float64, propose func
 			b.subs = [6]SubScore{}
 		}
 	}
+	nm := b.slotNames(idx, s)
+	if !nm.gate.due(score) {
+		return
+	}
+	nm.gate.mark(score)
+	b.names[idx] = nm
 	if st.mad == 0 && len(b.buf.gapsUsed) > 0 {
 		gapMAD(b.buf.gapsUsed, &b.sc, st)
 	}

@@ -89,50 +89,62 @@ func medianOf(a []float64) float64 {
 }
 
 // selectK reorders a so that a[k] is the k-th smallest, smaller ones
-// before it and larger ones after it (Hoare's selection with a median of
-// three pivot; a is at most a ring long).
+// before it and larger ones after it: quickselect with a median-of-three
+// pivot and branch-free partitions. Gaps and sizes are in random order, so
+// a partition that branches on each comparison mispredicts half of them;
+// this one moves every element unconditionally instead, which is about
+// twice as fast on a ring's worth of values. Values equal to the pivot are
+// gathered too, so that runs of equal gaps (an exact schedule) end the
+// search at once.
 func selectK(a []float64, k int) float64 {
-	lo, hi := 0, len(a)-1
-	for hi > lo {
-		if hi-lo < 8 {
-			sortFloats(a[lo : hi+1])
-			break
-		}
+	lo, hi := 0, len(a) // a[lo:hi] holds the k-th smallest
+	for hi-lo > 1 {
 		m := lo + (hi-lo)/2
-		if a[m] < a[lo] {
-			a[m], a[lo] = a[lo], a[m]
+		x, y, z := a[lo], a[m], a[hi-1]
+		p := max(min(x, y), min(max(x, y), z))
+		switch p { // the pivot to the end
+		case x:
+			a[lo], a[hi-1] = a[hi-1], a[lo]
+		case y:
+			a[m], a[hi-1] = a[hi-1], a[m]
 		}
-		if a[hi] < a[lo] {
-			a[hi], a[lo] = a[lo], a[hi]
+		s := lo // a[lo:s] < p
+		for i := lo; i < hi-1; i++ {
+			v := a[i]
+			a[i] = a[s]
+			a[s] = v
+			s += b2i(v < p)
 		}
-		if a[hi] < a[m] {
-			a[hi], a[m] = a[m], a[hi]
+		a[hi-1] = a[s]
+		a[s] = p
+		if k < s {
+			hi = s
+			continue
 		}
-		pivot := a[m]
-		i, j := lo, hi
-		for i <= j {
-			for a[i] < pivot {
-				i++
-			}
-			for a[j] > pivot {
-				j--
-			}
-			if i <= j {
-				a[i], a[j] = a[j], a[i]
-				i++
-				j--
-			}
+		if k == s {
+			return p
 		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return a[k]
+		t := s + 1 // a[s:t] == p
+		for i := s + 1; i < hi; i++ {
+			v := a[i]
+			a[i] = a[t]
+			a[t] = v
+			t += b2i(v == p)
 		}
+		if k < t {
+			return p
+		}
+		lo = t
 	}
 	return a[k]
+}
+
+// b2i is 1 for true; the compiler makes it a flag move, not a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // foldK is how many periods a gap spans: 1 below 1.5 P, so that a jittered
@@ -161,11 +173,12 @@ func gapStats(gaps []float64, sc *beatScratch, st *beatStats) {
 	// the median gap (all of them up to ±50 % jitter, but for missed
 	// beats); random arrivals put a third there. Keys that fail it are not
 	// worth the folding.
-	core := 0
+	core, longest := 0, 0.0
 	for _, x := range gaps {
 		if x >= 0.5*p && x <= 1.5*p {
 			core++
 		}
+		longest = max(longest, x)
 	}
 	if float64(core) < beaconMinCore*float64(n) {
 		st.period, st.x, st.screened = p, math.Inf(1), true
@@ -176,10 +189,21 @@ func gapStats(gaps []float64, sc *beatScratch, st *beatStats) {
 		if p <= 0 {
 			break
 		}
+		if longest/p < 1.5 {
+			// No gap spans two periods, so folding leaves every gap as
+			// it is and their median is the median gap (no missed beats,
+			// the common case, costs no selection).
+			p = st.median
+			continue
+		}
 		for i, x := range gaps {
 			f[i] = x / foldK(x, p)
 		}
-		p = medianOf(f)
+		q := medianOf(f)
+		if q == p {
+			break // a second round would fold alike
+		}
+		p = q
 	}
 	if p <= 0 {
 		st.period, st.x = 0, math.Inf(1)
@@ -215,6 +239,9 @@ func gapMAD(gaps []float64, sc *beatScratch, st *beatStats) {
 }
 
 // sizeStats computes the spread of sizes given as log2(1+bytes).
+// Sizes repeat (a check-in sends the same request), so an insertion sort
+// has little to move, and the deviations from the median of sorted values
+// come out in order by merging the two sides.
 func sizeStats(logs []float64, sc *beatScratch, st *beatStats) {
 	n := len(logs)
 	if n == 0 {
@@ -222,12 +249,38 @@ func sizeStats(logs []float64, sc *beatScratch, st *beatStats) {
 	}
 	a := sc.f[:n]
 	copy(a, logs)
-	m := medianOf(a)
-	for i, v := range logs {
-		a[i] = math.Abs(v - m)
+	sortFloats(a)
+	m := sortedMedian(a)
+	// Deviations ascending: a[j:] upwards and a[:j] downwards from m.
+	d := sc.r[:n]
+	j := 0
+	for j < n && a[j] < m {
+		j++
 	}
-	st.sizeDisp = medianOf(a) * math.Ln2
+	lo, hi := j-1, j
+	for k := range d {
+		if hi >= n || lo >= 0 && m-a[lo] <= a[hi]-m {
+			d[k] = math.Abs(a[lo] - m)
+			lo--
+		} else {
+			d[k] = math.Abs(a[hi] - m)
+			hi++
+		}
+	}
+	st.sizeDisp = sortedMedian(d) * math.Ln2
 	st.sizeMed = math.Exp2(m) - 1
+}
+
+// sortedMedian is the median of sorted values, as medianOf computes it.
+func sortedMedian(a []float64) float64 {
+	n := len(a)
+	switch {
+	case n == 0:
+		return 0
+	case n%2 == 1:
+		return a[n/2]
+	}
+	return (a[n/2-1] + a[n/2]) / 2
 }
 
 // Score calibration (see the simulation figures above and the tests).

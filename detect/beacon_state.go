@@ -32,19 +32,10 @@ func hashAddr(a *[16]byte, tag uint64) uint64 {
 	return mix64(mix64(hi^0x9e3779b97f4a7c15) ^ lo ^ tag*0xbf58476d1ce4e5b9)
 }
 
-// hashName hashes a DNS name case-insensitively (FNV-1a over the
-// lower-cased bytes). The caller strips ports and trailing dots.
+// hashName hashes a DNS name case-insensitively. The caller strips ports
+// and trailing dots.
 func hashName(s string) uint64 {
-	h := uint64(0xcbf29ce484222325)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		h ^= uint64(c)
-		h *= 0x100000001b3
-	}
-	return mix64(h ^ 0x6e616d65) // "name": names never share a hash space with addresses
+	return mix64(hashFold(s) ^ 0x6e616d65) // "name": names never share a hash space with addresses
 }
 
 func lowerEqual(stored []byte, s string) bool {
@@ -235,7 +226,13 @@ func (t *dstTable) nameID(name string) uint32 {
 	if len(name) > maxName {
 		name = name[len(name)-maxName:]
 	}
-	id, h, ok := t.findName(hashName(name), name)
+	return t.nameIDHash(name, hashName(name))
+}
+
+// nameIDHash is nameID for a name of at most maxName bytes whose hashName
+// the caller has.
+func (t *dstTable) nameIDHash(name string, h uint64) uint32 {
+	id, h, ok := t.findName(h, name)
 	if ok {
 		return id
 	}
@@ -252,6 +249,13 @@ func (t *dstTable) nameID(name string) uint32 {
 		t.names = append(t.names, c)
 	}
 	return id
+}
+
+// isName reports whether id is the name destination for name (as nameID
+// would find it).
+func (t *dstTable) isName(id uint32, name string) bool {
+	e := &t.entries[id]
+	return e.flags&dstName != 0 && lowerEqual(t.names[e.nameOff:e.nameOff+uint32(e.nameLen)], name)
 }
 
 func (t *dstTable) release(id uint32) {
@@ -330,11 +334,6 @@ func newDNSCache(entries int) dnsCache {
 	return dnsCache{sets: make([]dnsEntry, n), mask: uint64(n/2 - 1)}
 }
 
-func dnsKey(src, dst netip.Addr) uint64 {
-	s, d := src.As16(), dst.As16()
-	return hashAddr(&d, srcHash(&s))
-}
-
 func (c *dnsCache) lookup(key uint64) (*dnsEntry, bool) {
 	if key == 0 {
 		key = 1
@@ -394,12 +393,7 @@ func newUIDFilter(n int) uidFilter {
 }
 
 func hashUID(uid string) uint64 {
-	h := uint64(0xcbf29ce484222325)
-	for i := 0; i < len(uid); i++ {
-		h ^= uint64(uid[i])
-		h *= 0x100000001b3
-	}
-	h = mix64(h)
+	h := mix64(hashString(uid))
 	if h == 0 {
 		h = 1
 	}

@@ -145,7 +145,7 @@ func (a *Allowlist) AllowedPair(src, dst netip.Addr) bool {
 	if a == nil {
 		return false
 	}
-	return a.AllowedAddr(src) || a.AllowedAddr(dst) || a.Pairs[[2]netip.Addr{src, dst}]
+	return a.AllowedAddr(src) || a.AllowedAddr(dst) || len(a.Pairs) > 0 && a.Pairs[[2]netip.Addr{src, dst}]
 }
 
 // AllowedName reports whether a DNS name (lower case, no trailing dot) is

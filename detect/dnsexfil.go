@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/flowhound/flowhound/flow"
 )
@@ -48,31 +49,52 @@ type DNSExfil struct {
 	allow *Allowlist
 	win   int64
 
-	keys  *keyedLRU[uint64, dnsExfilKey]
-	hosts *keyedLRU[netip.Addr, dnsExfilHost]
-	flows cumDeltas
+	keys    *keyedLRU[uint64, dnsExfilKey]
+	hosts   *keyedLRU[latKey, dnsExfilHost]
+	flows   cumDeltas
+	domains strTable
+	// sampleAfter is how many qualifying names a key must have seen
+	// before it keeps sample names for its findings.
+	sampleAfter uint32
+	exts        int // keys with a dnsExfilExt
+	sampleBytes int // bytes of their sample names
 
-	now      int64
-	strBytes int
-	one      [1]string
-	info     [flow.MaxDNSNames]dnsNameInfo
+	now  int64
+	one  [1]string
+	info [flow.MaxDNSNames]dnsNameInfo
 }
 
+// dnsExfilKey is the state of one (source, domain) key, 176 bytes. What
+// most keys never need (names that do not qualify, unsampled names,
+// sample strings) is in ext, made on first use.
 type dnsExfilKey struct {
-	epoch               int64
-	qual, all           [2]dnsBitmap // current and previous window
+	epoch            int64
+	qual             [2]dnsBitmap // qualifying names, current and previous window
+	queries, typed   [2]uint32
+	labelSum, entSum float64 // over qualifying names seen
+	first            int64
+	src, resolver    latKey
+	nQual            uint32
+	domain           uint32 // in DNSExfil.domains; 0 when grouped by resolver
+	maxLabel         uint16
+	proto            flow.Proto
+	fired            proposalGate
+	ext              *dnsExfilExt
+}
+
+type dnsExfilExt struct {
+	other               [2]dnsBitmap // names that do not qualify: all names are qual | other
 	extraQual, extraAll [2]float64   // unsampled names of tunnel flows
-	queries, typed      [2]uint32
-	labelSum, entSum    float64 // over qualifying names seen
-	nQual               uint32
-	maxLabel            int
-	first, last         int64
-	src, resolver       netip.Addr
-	proto               flow.Proto
-	domain              string // "" when grouped by resolver
 	samples             [3]string
-	uid                 string
-	fired               proposalGate
+}
+
+// extension returns k's ext, making it.
+func (d *DNSExfil) extension(k *dnsExfilKey) *dnsExfilExt {
+	if k.ext == nil {
+		k.ext = new(dnsExfilExt)
+		d.exts++
+	}
+	return k.ext
 }
 
 type dnsExfilHost struct {
@@ -93,14 +115,22 @@ func dnsDistinct(a, b *dnsBitmap) float64 {
 	for i := range a {
 		zeros -= bits.OnesCount64(a[i] | b[i])
 	}
-	z := max(float64(zeros), 0.5)
-	return -256 * math.Log(z/256)
+	return dnsLinearCount[zeros]
 }
+
+// dnsLinearCount[z] is the linear-counting estimate for z zero bits of 256.
+var dnsLinearCount = func() (t [257]float64) {
+	for zeros := range t {
+		z := max(float64(zeros), 0.5)
+		t[zeros] = -256 * math.Log(z/256)
+	}
+	return t
+}()
 
 // dnsNameInfo is what one query name says.
 type dnsNameInfo struct {
 	group   uint64 // key hash: source and domain, or source and resolver
-	name    uint64 // hash of the lower-case name
+	trimmed string // the name without its trailing dot
 	domain  string // registered domain; "" when grouped by resolver
 	label   int    // length of the longest label below the domain
 	entropy float64
@@ -135,12 +165,19 @@ func NewDNSExfil(cfg Config) Detector {
 	}
 	d := &DNSExfil{
 		cfg: c, allow: cfg.Allow, win: int64(c.Window),
-		keys:  newKeyedLRU[uint64, dnsExfilKey](c.MaxKeys),
-		hosts: newKeyedLRU[netip.Addr, dnsExfilHost](max(c.MaxKeys/4, 64)),
-		flows: newCumDeltas(max(c.MaxKeys/4, 64)),
+		keys:    newKeyedLRU[uint64, dnsExfilKey](c.MaxKeys),
+		hosts:   newKeyedLRU[latKey, dnsExfilHost](max(c.MaxKeys/4, 64)),
+		flows:   newCumDeltas(max(c.MaxKeys/4, 64)),
+		domains: newStrTable(),
+		// Keys made by a random-looking CDN name or two keep no strings.
+		sampleAfter: uint32(max(c.MinNames/4, 1)),
 	}
 	d.keys.onDrop = func(_ *uint64, k *dnsExfilKey) {
-		d.strBytes -= len(k.domain) + len(k.uid) + len(k.samples[0]) + len(k.samples[1]) + len(k.samples[2])
+		d.domains.unref(k.domain)
+		if x := k.ext; x != nil {
+			d.exts--
+			d.sampleBytes -= len(x.samples[0]) + len(x.samples[1]) + len(x.samples[2])
+		}
 	}
 	return d
 }
@@ -155,7 +192,7 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 		return
 	}
 	src := r.OrigAddr
-	if d.allow != nil && (d.allow.AllowedAddr(src) || d.allow.Pairs[[2]netip.Addr{src, r.RespAddr}]) {
+	if d.allow != nil && (d.allow.AllowedAddr(src) || len(d.allow.Pairs) > 0 && d.allow.Pairs[[2]netip.Addr{src, r.RespAddr}]) {
 		return
 	}
 	now := r.End.UnixNano()
@@ -178,18 +215,15 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 	names = names[:min(len(names), len(d.info))]
 	epoch := now / d.win
 
-	h := d.hosts.get(src, now)
+	srcK := latKeyOf(src)
+	h := d.hosts.get(srcK, now)
 	if h == nil {
-		h = d.hosts.insert(src, now)
+		h = d.hosts.insert(srcK, now)
 		h.epoch = epoch
 	}
 	d.rollHost(h, epoch)
 	h.queries[0] += q
-	hostQ := float64(h.queries[0]) + float64(h.queries[1])*(1-float64(now-epoch*d.win)/float64(d.win))
-	sVol := 0.5
-	if h.epochs >= 2 {
-		sVol = clampScore(math.Log2(max(hostQ/(h.base+dnsBaseFloor), 1)) / 5)
-	}
+	vol := dnsVolume{h: h, now: now, epoch: epoch, win: d.win}
 
 	// Look at every name first: the unsampled queries of a flow whose
 	// names all fall under one domain count for that domain.
@@ -238,29 +272,35 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 				continue
 			}
 			k = d.keys.insert(in.group, now)
-			k.epoch, k.first, k.src = epoch, r.Start.UnixNano(), src
+			k.epoch, k.first, k.src = epoch, r.Start.UnixNano(), srcK
 			if in.domain != "" {
-				k.domain = strings.ToLower(in.domain)
-				d.strBytes += len(k.domain)
+				k.domain = d.domains.ref(strings.ToLower(in.domain))
 			}
 		}
 		k.roll(epoch)
-		k.last, k.resolver, k.proto = now, r.RespAddr, r.Proto
-		k.all[0].set(in.name)
-		if in.qual {
-			k.qual[0].set(in.name)
+		k.resolver, k.proto = latKeyOf(r.RespAddr), r.Proto
+		// FNV, as the bitmaps have always been filled: another hash sets
+		// other bits, and estimates near a threshold would move.
+		nameH := splitmixFinal(fnv1aLower(fnv1aOffset, in.trimmed))
+		if !in.qual {
+			d.extension(k).other[0].set(nameH)
+		} else {
+			k.qual[0].set(nameH)
 			k.labelSum += float64(in.label)
 			k.entSum += in.entropy
 			k.nQual++
-			k.maxLabel = max(k.maxLabel, in.label)
-			for j := range k.samples {
-				if k.samples[j] == "" {
-					k.samples[j] = strings.Clone(names[i])
-					d.strBytes += len(names[i])
-					break
-				}
-				if k.samples[j] == names[i] {
-					break
+			k.maxLabel = uint16(min(max(int(k.maxLabel), in.label), math.MaxUint16))
+			if k.ext != nil || k.nQual >= d.sampleAfter {
+				x := d.extension(k)
+				for j := range x.samples {
+					if x.samples[j] == "" {
+						x.samples[j] = strings.Clone(names[i])
+						d.sampleBytes += len(names[i])
+						break
+					}
+					if x.samples[j] == names[i] {
+						break
+					}
 				}
 			}
 		}
@@ -270,8 +310,11 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 			if typed {
 				k.typed[0] += q
 			}
-			k.extraAll[0] += extra
-			k.extraQual[0] += extra * float64(nQual) / float64(n)
+			if extra != 0 {
+				x := d.extension(k)
+				x.extraAll[0] += extra
+				x.extraQual[0] += extra * float64(nQual) / float64(n)
+			}
 		case !same && q > 0:
 			k.queries[0]++
 			if typed {
@@ -279,7 +322,7 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 			}
 		}
 		if !same || i == last {
-			d.eval(k, sVol, now, propose)
+			d.eval(k, &vol, now, propose)
 		}
 	}
 }
@@ -292,12 +335,12 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 		in.skip = true
 		return
 	}
-	in.name = splitmixFinal(fnv1aLower(fnv1aOffset, name))
+	in.trimmed = name
 	sub := name
 	if dot := strings.LastIndexByte(name, '.'); dot > 0 && validTLD(name[dot+1:]) {
 		in.domain = RegisteredDomain(name)
 		sub = strings.TrimSuffix(name[:len(name)-len(in.domain)], ".")
-		in.group = splitmixFinal(fnv1aLower(mixAddr(fnv1aOffset, src), in.domain))
+		in.group = splitmixFinal(mixAddr(fnv1aOffset, src) ^ hashFold(in.domain))
 	} else {
 		in.group = splitmixFinal(mixAddr(mixAddr(fnv1aOffset^2, src), resolver))
 	}
@@ -318,16 +361,36 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 	if in.label < 16 {
 		return
 	}
-	in.entropy = charEntropy(longest)
 	c := &d.cfg
 	digits := 0
 	for i := 0; i < len(longest); i++ {
-		if '0' <= longest[i] && longest[i] <= '9' {
-			digits++
-		}
+		// Branch-free: random labels mix digits and letters at random.
+		// (a byte below '0' wraps to 208 and above).
+		digits += int((uint32(longest[i]-'0') - 10) >> 31)
 	}
+	if in.label < c.MinLabelLen && digits < 2 {
+		return // cannot qualify, whatever its entropy
+	}
+	in.entropy = charEntropy(longest)
 	in.qual = in.label >= c.MinLabelLen && in.entropy >= c.MinEntropy-0.5 ||
 		digits >= 2 && in.entropy >= c.MinEntropy
+}
+
+// dnsVolume scores a source's query volume in the window against its
+// baseline, when a finding needs it.
+type dnsVolume struct {
+	h          *dnsExfilHost
+	now, epoch int64
+	win        int64
+}
+
+func (v *dnsVolume) score() float64 {
+	h := v.h
+	if h.epochs < 2 {
+		return 0.5
+	}
+	hostQ := float64(h.queries[0]) + float64(h.queries[1])*(1-float64(v.now-v.epoch*v.win)/float64(v.win))
+	return clampScore(math.Log2(max(hostQ/(h.base+dnsBaseFloor), 1)) / 5)
 }
 
 // charEntropy is the Shannon entropy of s's bytes, in bits per character
@@ -347,15 +410,16 @@ func charEntropy(s string) float64 {
 		counts[c] = 0
 	}
 	n := float64(len(s))
-	return math.Log2(n) - sum/n
+	return kLog2[len(s)] - sum/n
 }
 
-// kLog2k[k] is k·log2(k).
-var kLog2k = func() (t [64]float64) {
+// kLog2k[k] is k·log2(k), kLog2[k] log2(k).
+var kLog2k, kLog2 = func() (t, l [64]float64) {
 	for k := 1; k < len(t); k++ {
 		t[k] = float64(k) * math.Log2(float64(k))
+		l[k] = math.Log2(float64(k))
 	}
-	return t
+	return t, l
 }()
 
 func lowerASCII(c byte) byte {
@@ -399,21 +463,30 @@ func dnsTypedQuery(t uint16) bool {
 }
 
 func (k *dnsExfilKey) roll(epoch int64) {
-	switch {
-	case epoch <= k.epoch:
+	if epoch <= k.epoch {
 		return
-	case epoch == k.epoch+1:
-		k.qual[1], k.all[1] = k.qual[0], k.all[0]
-		k.extraQual[1], k.extraAll[1] = k.extraQual[0], k.extraAll[0]
+	}
+	next := epoch == k.epoch+1
+	if next {
+		k.qual[1] = k.qual[0]
 		k.queries[1], k.typed[1] = k.queries[0], k.typed[0]
-	default:
-		k.qual[1], k.all[1] = dnsBitmap{}, dnsBitmap{}
-		k.extraQual[1], k.extraAll[1] = 0, 0
+	} else {
+		k.qual[1] = dnsBitmap{}
 		k.queries[1], k.typed[1] = 0, 0
 	}
-	k.qual[0], k.all[0] = dnsBitmap{}, dnsBitmap{}
-	k.extraQual[0], k.extraAll[0] = 0, 0
+	k.qual[0] = dnsBitmap{}
 	k.queries[0], k.typed[0] = 0, 0
+	if x := k.ext; x != nil {
+		if next {
+			x.other[1] = x.other[0]
+			x.extraQual[1], x.extraAll[1] = x.extraQual[0], x.extraAll[0]
+		} else {
+			x.other[1] = dnsBitmap{}
+			x.extraQual[1], x.extraAll[1] = 0, 0
+		}
+		x.other[0] = dnsBitmap{}
+		x.extraQual[0], x.extraAll[0] = 0, 0
+	}
 	k.epoch = epoch
 }
 
@@ -444,13 +517,17 @@ func (d *DNSExfil) rollHost(h *dnsExfilHost, epoch int64) {
 	h.epoch = epoch
 }
 
-func (d *DNSExfil) eval(k *dnsExfilKey, sVol float64, now int64, propose func(*Finding)) {
-	nQual := dnsDistinct(&k.qual[0], &k.qual[1]) + k.extraQual[0] + k.extraQual[1]
+func (d *DNSExfil) eval(k *dnsExfilKey, vol *dnsVolume, now int64, propose func(*Finding)) {
+	x := k.ext
+	nQual := dnsDistinct(&k.qual[0], &k.qual[1])
+	if x != nil {
+		nQual = nQual + x.extraQual[0] + x.extraQual[1]
+	}
 	if nQual < float64(d.cfg.MinNames) {
 		return
 	}
+	sVol := vol.score()
 	c := &d.cfg
-	nAll := dnsDistinct(&k.all[0], &k.all[1]) + k.extraAll[0] + k.extraAll[1]
 	queries := k.queries[0] + k.queries[1]
 	var meanLabel, meanEnt, typedShare float64
 	if k.nQual > 0 {
@@ -472,18 +549,28 @@ func (d *DNSExfil) eval(k *dnsExfilKey, sVol float64, now int64, propose func(*F
 		return
 	}
 	k.fired.mark(score)
-	if k.uid == "" {
-		if k.domain != "" {
-			k.uid = FindingUID(KindDNSExfil, k.src.String(), k.domain)
-		} else {
-			k.uid = FindingUID(KindDNSExfil, k.src.String(), "@"+k.resolver.String())
+	if x == nil {
+		x = &dnsExfilExt{}
+	}
+	var all [2]dnsBitmap
+	for i := range all {
+		for j := range all[i] {
+			all[i][j] = k.qual[i][j] | x.other[i][j]
 		}
-		d.strBytes += len(k.uid)
+	}
+	nAll := dnsDistinct(&all[0], &all[1]) + x.extraAll[0] + x.extraAll[1]
+
+	src, resolver, domain := k.src.addr(), k.resolver.addr(), d.domains.str(k.domain)
+	var uid string
+	if domain != "" {
+		uid = FindingUID(KindDNSExfil, src.String(), domain)
+	} else {
+		uid = FindingUID(KindDNSExfil, src.String(), "@"+resolver.String())
 	}
 	f := &Finding{
-		UID: k.uid, Time: time.Unix(0, now).UTC(), Kind: KindDNSExfil, Score: score,
+		UID: uid, Time: time.Unix(0, now).UTC(), Kind: KindDNSExfil, Score: score,
 		SubScores: []SubScore{{"names", sub[0]}, {"length", sub[1]}, {"entropy", sub[2]}, {"qtype", sub[3]}, {"volume", sub[4]}},
-		Src:       k.src, Dst: k.resolver, DstPort: 53, Proto: k.proto.String(), FQDN: k.domain,
+		Src:       src, Dst: resolver, DstPort: 53, Proto: k.proto.String(), FQDN: domain,
 		Evidence: Evidence{
 			Count: uint64(nQual + 0.5),
 			Extra: map[string]any{"distinct_names": uint64(nAll + 0.5), "queries": queries,
@@ -493,12 +580,12 @@ func (d *DNSExfil) eval(k *dnsExfilKey, sVol float64, now int64, propose func(*F
 		MITRE:     []string{"T1071.004", "T1048.003"},
 		FirstSeen: time.Unix(0, k.first).UTC(), LastSeen: time.Unix(0, now).UTC(),
 	}
-	for _, s := range k.samples {
+	for _, s := range x.samples {
 		if s != "" {
 			f.Evidence.Names = append(f.Evidence.Names, s)
 		}
 	}
-	if k.domain == "" {
+	if domain == "" {
 		f.Evidence.Notes = []string{"names under no public top-level domain, grouped by resolver"}
 	}
 	propose(f)
@@ -518,8 +605,9 @@ func (d *DNSExfil) Tick(now time.Time, _ func(*Finding)) {
 // Stats implements Detector.
 func (d *DNSExfil) Stats() DetectorStats {
 	return DetectorStats{
-		Keys:      d.keys.len() + d.hosts.len() + d.flows.t.len(),
-		Bytes:     d.keys.bytes() + d.hosts.bytes() + d.flows.t.bytes() + d.strBytes,
+		Keys: d.keys.len() + d.hosts.len() + d.flows.t.len(),
+		Bytes: d.keys.bytes() + d.hosts.bytes() + d.flows.bytes() + d.domains.bytes() +
+			d.exts*int(unsafe.Sizeof(dnsExfilExt{})) + d.sampleBytes,
 		Evictions: d.keys.evictions + d.hosts.evictions + d.flows.t.evictions,
 	}
 }

@@ -288,8 +288,8 @@ func TestDNSExfilMemoryBound(t *testing.T) {
 	}
 	t.Logf("stats %+v: %d bytes per key", st, st.Bytes/max(st.Keys, 1))
 	d.Tick(xtMin(3*24*60), prop)
-	if st := d.Stats(); st.Keys != 0 || d.strBytes != 0 {
-		t.Errorf("after expiry %+v, %d string bytes", st, d.strBytes)
+	if st := d.Stats(); st.Keys != 0 || d.domains.held != 0 || d.exts != 0 || d.sampleBytes != 0 {
+		t.Errorf("after expiry %+v, %d domain bytes, %d extensions with %d sample bytes", st, d.domains.held, d.exts, d.sampleBytes)
 	}
 }
 

@@ -36,6 +36,9 @@ type DetectorStats struct {
 type Engine struct {
 	detectors []Detector
 	out       func(*Finding)
+	// proposeFn is e.propose, bound once: a method value made at each
+	// call would be allocated for every record and detector.
+	proposeFn func(*Finding)
 	sensor    string
 	emitted   map[string]emittedState
 	order     []string // uids in order of first emission, a ring bounding emitted
@@ -71,8 +74,10 @@ type EngineStats struct {
 // NewEngine returns an engine that sends findings to out. sensor is
 // stamped on every finding.
 func NewEngine(sensor string, out func(*Finding), detectors ...Detector) *Engine {
-	return &Engine{detectors: detectors, out: out, sensor: sensor, emitted: map[string]emittedState{},
+	e := &Engine{detectors: detectors, out: out, sensor: sensor, emitted: map[string]emittedState{},
 		stats: EngineStats{ByKind: map[Kind]uint64{}}}
+	e.proposeFn = e.propose
+	return e
 }
 
 // Record feeds one flow record to every detector.
@@ -82,7 +87,7 @@ func (e *Engine) Record(r *flow.Record) {
 		e.now = r.End
 	}
 	for _, d := range e.detectors {
-		d.Observe(r, e.propose)
+		d.Observe(r, e.proposeFn)
 	}
 }
 
@@ -92,7 +97,7 @@ func (e *Engine) Tick(now time.Time) {
 		e.now = now
 	}
 	for _, d := range e.detectors {
-		d.Tick(e.now, e.propose)
+		d.Tick(e.now, e.proposeFn)
 	}
 }
 

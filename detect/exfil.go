@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"math/bits"
 	"net/netip"
 	"strings"
 	"time"
@@ -53,30 +54,33 @@ type Exfil struct {
 	anomalyBytes uint64
 	activeBytes  uint64
 
-	pairs *keyedLRU[exfilPairKey, exfilPair]
-	hosts *keyedLRU[netip.Addr, exfilHost]
+	pairs *keyedLRU[uint64, exfilPair] // by exfilPairHash
+	hosts *keyedLRU[latKey, exfilHost]
 	uids  cumDeltas
+	names strTable // the pairs' server names
 
-	now      int64
-	strBytes int // bytes of strings held (names, uids)
+	now int64
 }
 
-// exfilPairKey is a pair; through an explicit proxy, dst is the proxy
-// and target a hash of the name the client asked it for.
-type exfilPairKey struct {
-	src, dst netip.Addr
-	target   uint64
+// exfilPairHash identifies a pair; through an explicit proxy, dst is the
+// proxy and target a hash of the name the client asked it for (0
+// otherwise). Two pairs would have to collide in 64 bits to share state.
+func exfilPairHash(src, dst latKey, target uint64) uint64 {
+	return splitmixFinal(src.hash() ^ dst.hash()*0x9e3779b97f4a7c15 ^ target)
 }
 
+// exfilPair is one pair's state, 184 bytes: the ring, the pair's
+// addresses and an interned name.
 type exfilPair struct {
-	ring        volRing
-	first, last int64
-	conns       uint32
-	port        uint16
-	proto       flow.Proto
-	name        string
-	uid         string
-	fired       proposalGate
+	ring     volRing
+	first    int64
+	src, dst latKey
+	conns    uint32
+	name     uint32 // in Exfil.names
+	port     uint16
+	proto    flow.Proto
+	proxied  bool
+	fired    proposalGate
 }
 
 type exfilHost struct {
@@ -84,25 +88,10 @@ type exfilHost struct {
 	base      float64 // EWMA of completed slots' outbound bytes (winsorized)
 	slots     uint32  // completed slots folded into base
 	first     int64
-	pairFired int64         // last time a pair finding of this host was proposed
-	peers     [4]netip.Addr // recent upload destinations, newest first
-	uid       string
+	pairFired int64     // last time a pair finding of this host was proposed
+	peers     [4]latKey // recent upload destinations, newest first
 	fired     proposalGate
 }
-
-// proposalGate remembers what a key last proposed, so that a detector proposes
-// again only on a material change (as the Engine would emit it).
-type proposalGate struct {
-	score    float64
-	proposed bool
-}
-
-// due reports whether score is worth proposing given the last proposal.
-func (f *proposalGate) due(score float64) bool {
-	return !f.proposed || math.Abs(score-f.score) >= MinScoreChange || SeverityFor(score) != SeverityFor(f.score)
-}
-
-func (f *proposalGate) mark(score float64) { f.score, f.proposed = score, true }
 
 // Exfil constants that the configuration does not (yet) expose.
 const (
@@ -155,12 +144,12 @@ func NewExfil(cfg Config) Detector {
 		slowWin:      int64(c.SlowWindow),
 		anomalyBytes: c.MinBytes / 8,
 		activeBytes:  max(c.SlowBytes/100, 1),
-		pairs:        newKeyedLRU[exfilPairKey, exfilPair](c.MaxKeys),
-		hosts:        newKeyedLRU[netip.Addr, exfilHost](max(c.MaxKeys/4, 64)),
+		pairs:        newKeyedLRU[uint64, exfilPair](c.MaxKeys),
+		hosts:        newKeyedLRU[latKey, exfilHost](max(c.MaxKeys/4, 64)),
 		uids:         newCumDeltas(max(c.MaxKeys/4, 64)),
+		names:        newStrTable(),
 	}
-	d.pairs.onDrop = func(_ *exfilPairKey, p *exfilPair) { d.strBytes -= len(p.name) + len(p.uid) }
-	d.hosts.onDrop = func(_ *netip.Addr, h *exfilHost) { d.strBytes -= len(h.uid) }
+	d.pairs.onDrop = func(_ *uint64, p *exfilPair) { d.names.unref(p.name) }
 	return d
 }
 
@@ -169,21 +158,38 @@ func (d *Exfil) Kind() Kind { return KindExfil }
 
 // Observe implements Detector.
 func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
-	proxied := viaProxy(r)
-	if !proxied && !Outbound(r) {
+	if !r.LocalOrig {
 		return
+	}
+	proxied := false
+	if r.LocalResp {
+		if !viaProxy(r) {
+			return
+		}
+		proxied = true
 	}
 	now := r.End.UnixNano()
 	if now > d.now {
 		d.now = now
 	}
-	src, dst := r.OrigAddr, r.RespAddr
+	// A connection that carried nothing either way is not traffic: it
+	// neither uploads nor counts as one of a pair's connections. Its
+	// counts are cumulative, so no earlier record of its flow carried
+	// anything either.
+	if r.OrigBytes == 0 && r.RespBytes == 0 {
+		return
+	}
 	if allowedOut(d.allow, r, proxied) {
 		return
 	}
-	name := RecordName(r)
-	if name != "" && d.allow.AllowedName(name) {
-		return
+	// The name is needed up front only to check it against the
+	// allowlist; otherwise only a proxied record or a pair needs it.
+	name, named := "", false
+	if proxied || d.allow != nil && len(d.allow.Domains) > 0 {
+		name, named = RecordName(r), true
+		if name != "" && d.allow.AllowedName(name) {
+			return
+		}
 	}
 	dl := d.uids.delta(r, now)
 	if dl.out == 0 && dl.in == 0 && !dl.first {
@@ -191,6 +197,7 @@ func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
 	}
 	slot := now / d.slotDur
 
+	src, dst := latKeyOf(r.OrigAddr), latKeyOf(r.RespAddr)
 	h := d.hosts.get(src, now)
 	if h == nil {
 		h = d.hosts.insert(src, now)
@@ -204,10 +211,11 @@ func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
 	}
 
 	upload := dl.out > dl.in || dl.out >= exfilUploadLike
-	k := exfilPairKey{src: src, dst: dst}
+	var target uint64
 	if proxied {
-		k.target = fnv1aString(fnv1aOffset, name)
+		target = fnv1aString(fnv1aOffset, name)
 	}
+	k := exfilPairHash(src, dst, target)
 	p := d.pairs.get(k, now)
 	if p == nil {
 		if !upload {
@@ -216,21 +224,23 @@ func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
 		p = d.pairs.insert(k, now)
 		p.ring.slot = slot
 		p.first = r.Start.UnixNano()
+		p.src, p.dst, p.proxied = src, dst, proxied
 	}
 	p.ring.roll(slot)
 	p.ring.add(dl.out, dl.in)
-	p.last = now
 	if dl.first {
 		p.conns++
 	}
 	if dl.out > 0 || p.port == 0 {
 		p.port, p.proto = r.RespPort, r.Proto
 	}
-	if name != "" && name != p.name {
-		d.strBytes += len(name) - len(p.name)
-		p.name = strings.Clone(name)
+	if !named {
+		name = RecordName(r)
 	}
-	if d.evalPair(k, p, h, now, propose) {
+	if name != "" {
+		d.names.set(&p.name, name)
+	}
+	if d.evalPair(p, h, now, propose) {
 		h.pairFired = now
 	}
 	if upload {
@@ -302,6 +312,8 @@ func (d *Exfil) measure(v *volRing, h *exfilHost, first, now int64) exfilMeasure
 		pcrT = m.pcrS
 	case m.out1 >= d.anomalyBytes && m.pcr1 >= c.MinPCR && learned && ratio >= exfilAnomalyRatio:
 		m.tier = exfilAnomaly
+	default:
+		return m // nothing to report: the score is not needed
 	}
 	volRatio := float64(m.out1) / float64(c.MinBytes)
 	if m.tier == exfilSlow {
@@ -318,31 +330,30 @@ func (d *Exfil) measure(v *volRing, h *exfilHost, first, now int64) exfilMeasure
 	return m
 }
 
-func (d *Exfil) evalPair(k exfilPairKey, p *exfilPair, h *exfilHost, now int64, propose func(*Finding)) bool {
+func (d *Exfil) evalPair(p *exfilPair, h *exfilHost, now int64, propose func(*Finding)) bool {
 	m := d.measure(&p.ring, h, p.first, now)
 	if m.tier == exfilNone || !p.fired.due(m.score) {
 		return m.tier != exfilNone
 	}
 	p.fired.mark(m.score)
-	if p.uid == "" {
-		if k.target != 0 {
-			p.uid = FindingUID(KindExfil, k.src.String(), k.dst.String(), p.name)
-		} else {
-			p.uid = FindingUID(KindExfil, k.src.String(), k.dst.String())
-		}
-		d.strBytes += len(p.uid)
+	src, dst, name := p.src.addr(), p.dst.addr(), d.names.str(p.name)
+	var uid string
+	if p.proxied {
+		uid = FindingUID(KindExfil, src.String(), dst.String(), name)
+	} else {
+		uid = FindingUID(KindExfil, src.String(), dst.String())
 	}
-	f := d.finding(p.uid, k.src, m, p.first, now)
-	f.Dst, f.DstPort, f.Proto, f.FQDN = k.dst, p.port, p.proto.String(), p.name
+	f := d.finding(uid, src, m, p.first, now)
+	f.Dst, f.DstPort, f.Proto, f.FQDN = dst, p.port, p.proto.String(), name
 	f.Evidence.Connections = uint64(p.conns)
-	f.MITRE = exfilMITRE(p.port, p.name, m)
+	f.MITRE = exfilMITRE(p.port, name, m)
 	propose(f)
 	return true
 }
 
 // evalHost raises a finding without a destination when a host's total
 // upload crosses a threshold that none of its pairs did.
-func (d *Exfil) evalHost(src netip.Addr, h *exfilHost, now int64, propose func(*Finding)) {
+func (d *Exfil) evalHost(src latKey, h *exfilHost, now int64, propose func(*Finding)) {
 	if h.ring.cur[0] < d.activeBytes || now-h.pairFired < d.win {
 		return
 	}
@@ -351,14 +362,11 @@ func (d *Exfil) evalHost(src netip.Addr, h *exfilHost, now int64, propose func(*
 		return
 	}
 	h.fired.mark(m.score)
-	if h.uid == "" {
-		h.uid = FindingUID(KindExfil, src.String(), "*")
-		d.strBytes += len(h.uid)
-	}
-	f := d.finding(h.uid, src, m, h.first, now)
-	for _, a := range h.peers {
-		if a.IsValid() {
-			f.Evidence.Peers = append(f.Evidence.Peers, a)
+	a := src.addr()
+	f := d.finding(FindingUID(KindExfil, a.String(), "*"), a, m, h.first, now)
+	for _, p := range h.peers {
+		if p != (latKey{}) {
+			f.Evidence.Peers = append(f.Evidence.Peers, p.addr())
 		}
 	}
 	f.Evidence.Notes = append(f.Evidence.Notes, "upload spread over several destinations")
@@ -432,7 +440,7 @@ var (
 		"vault", "s3.", "blob.", "dav."}
 )
 
-func (h *exfilHost) addPeer(a netip.Addr) {
+func (h *exfilHost) addPeer(a latKey) {
 	i := 0
 	for i < len(h.peers)-1 && h.peers[i] != a {
 		i++
@@ -456,7 +464,7 @@ func allowedOut(a *Allowlist, r *flow.Record, proxied bool) bool {
 		return false
 	}
 	if proxied {
-		return a.AllowedAddr(r.OrigAddr) || a.Pairs[[2]netip.Addr{r.OrigAddr, r.RespAddr}]
+		return a.AllowedAddr(r.OrigAddr) || len(a.Pairs) > 0 && a.Pairs[[2]netip.Addr{r.OrigAddr, r.RespAddr}]
 	}
 	return a.AllowedPair(r.OrigAddr, r.RespAddr)
 }
@@ -495,17 +503,18 @@ func (d *Exfil) Tick(now time.Time, _ func(*Finding)) {
 func (d *Exfil) Stats() DetectorStats {
 	return DetectorStats{
 		Keys:      d.pairs.len() + d.hosts.len() + d.uids.t.len(),
-		Bytes:     d.pairs.bytes() + d.hosts.bytes() + d.uids.t.bytes() + d.strBytes,
+		Bytes:     d.pairs.bytes() + d.hosts.bytes() + d.uids.bytes() + d.names.bytes(),
 		Evictions: d.pairs.evictions + d.hosts.evictions + d.uids.t.evictions,
 	}
 }
 
 // volRing holds outbound and inbound payload bytes per time slot: the
-// current slot exactly, the exfilSlots-1 before it in KiB.
+// current slot exactly, the exfilSlots-1 before it in KiB packed into 16
+// bits (see packKiB), 116 bytes in all.
 type volRing struct {
 	slot int64     // number of the current slot (time / slot length)
 	cur  [2]uint64 // out, in
-	past [exfilSlots - 1][2]uint32
+	past [exfilSlots - 1][2]uint16
 }
 
 func (v *volRing) add(out, in uint64) {
@@ -521,12 +530,12 @@ func (v *volRing) roll(slot int64) {
 		return
 	}
 	if k >= exfilSlots {
-		v.past = [exfilSlots - 1][2]uint32{}
+		v.past = [exfilSlots - 1][2]uint16{}
 	} else {
 		copy(v.past[k:], v.past[:len(v.past)-int(k)])
-		v.past[k-1] = [2]uint32{kibOf(v.cur[0]), kibOf(v.cur[1])}
+		v.past[k-1] = [2]uint16{packKiB(v.cur[0]), packKiB(v.cur[1])}
 		for i := range k - 1 {
-			v.past[i] = [2]uint32{}
+			v.past[i] = [2]uint16{}
 		}
 	}
 	v.cur = [2]uint64{}
@@ -540,7 +549,7 @@ func (v *volRing) sum(now, window, slotDur int64) (out, in uint64) {
 	out, in = v.cur[0], v.cur[1]
 	rem := window - (now - v.slot*slotDur)
 	for i := 0; i < len(v.past) && rem > 0; i++ {
-		o, n := uint64(v.past[i][0])*1024, uint64(v.past[i][1])*1024
+		o, n := unpackKiB(v.past[i][0])*1024, unpackKiB(v.past[i][1])*1024
 		if rem < slotDur {
 			f := float64(rem) / float64(slotDur)
 			o, n = uint64(float64(o)*f), uint64(float64(n)*f)
@@ -559,13 +568,39 @@ func (v *volRing) active(min uint64) int {
 		n++
 	}
 	for _, p := range v.past {
-		if uint64(p[0])*1024 >= min {
+		if unpackKiB(p[0])*1024 >= min {
 			n++
 		}
 	}
 	return n
 }
 
-func kibOf(b uint64) uint32 {
-	return uint32(min((b+1023)/1024, math.MaxUint32))
+// packKiB packs a byte count into 16 bits as KiB, rounded up: below 4 MiB
+// exactly, above as a 12-bit mantissa and a 4-bit exponent (at most 0.05 %
+// high), saturating at 128 GiB, far above any threshold. Halving the ring
+// this way is what keeps a pair within its memory budget.
+func packKiB(b uint64) uint16 {
+	k := (b + 1023) / 1024
+	if k < 1<<12 {
+		return uint16(k)
+	}
+	e := bits.Len64(k) - 12
+	m := (k + 1<<e - 1) >> e
+	if m == 1<<12 { // rounding carried into a new bit
+		m >>= 1
+		e++
+	}
+	if e > 15 {
+		return math.MaxUint16
+	}
+	return uint16(e)<<12 | uint16(m&(1<<12-1))
+}
+
+// unpackKiB returns the KiB a packed count stands for.
+func unpackKiB(p uint16) uint64 {
+	e, m := p>>12, uint64(p&(1<<12-1))
+	if e == 0 {
+		return m
+	}
+	return (m | 1<<11) << e
 }

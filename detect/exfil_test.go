@@ -307,7 +307,7 @@ func TestExfilInterimDeltas(t *testing.T) {
 		d.Observe(a[i], prop)
 		d.Observe(b[i], prop)
 	}
-	p := d.pairs.get(exfilPairKey{src: netip.MustParseAddr("10.10.0.20"), dst: netip.MustParseAddr("198.51.100.1")}, 0)
+	p := d.pairs.get(exfilPairHash(latKeyOf(netip.MustParseAddr("10.10.0.20")), latKeyOf(netip.MustParseAddr("198.51.100.1")), 0), 0)
 	if p == nil {
 		t.Fatal("no pair state")
 	}
@@ -343,8 +343,8 @@ func TestExfilMemoryBound(t *testing.T) {
 	t.Logf("stats %+v: %d bytes per key", st, st.Bytes/max(st.Keys, 1))
 	// Tick a day later: everything expires.
 	d.Tick(xtMin(3*24*60), prop)
-	if st := d.Stats(); st.Keys != 0 || ex.strBytes != 0 {
-		t.Errorf("after expiry: %+v, %d string bytes", st, ex.strBytes)
+	if st := d.Stats(); st.Keys != 0 || ex.names.held != 0 || len(ex.names.index) != 0 {
+		t.Errorf("after expiry: %+v, %d name bytes", st, ex.names.held)
 	}
 }
 
@@ -528,9 +528,9 @@ func TestExfilDetectorsRealCaptures(t *testing.T) {
 				}
 			}
 			if s := tc.small; s != nil {
-				k := exfilPairKey{src: netip.MustParseAddr(s.src), dst: netip.MustParseAddr(s.dst)}
-				p := ex.pairs.get(k, 0)
-				h := ex.hosts.get(k.src, 0)
+				src, dst := latKeyOf(netip.MustParseAddr(s.src)), latKeyOf(netip.MustParseAddr(s.dst))
+				p := ex.pairs.get(exfilPairHash(src, dst, 0), 0)
+				h := ex.hosts.get(src, 0)
 				if p == nil || h == nil {
 					t.Fatalf("no state for the upload %s -> %s", s.src, s.dst)
 				}
@@ -589,8 +589,8 @@ func xtBenchRecords(n, hosts int) []*flow.Record {
 // (the index adds about (key + 5) × 8/7 bytes per entry).
 func TestExfilDetectorsStateSizes(t *testing.T) {
 	t.Logf("exfil pair %d B, exfil host %d B, open flow %d B",
-		unsafe.Sizeof(keyedEntry[exfilPairKey, exfilPair]{}), unsafe.Sizeof(keyedEntry[netip.Addr, exfilHost]{}),
+		unsafe.Sizeof(keyedEntry[uint64, exfilPair]{}), unsafe.Sizeof(keyedEntry[latKey, exfilHost]{}),
 		unsafe.Sizeof(keyedEntry[uint64, cumCounts]{}))
-	t.Logf("dns key %d B, dns host %d B", unsafe.Sizeof(keyedEntry[uint64, dnsExfilKey]{}), unsafe.Sizeof(keyedEntry[netip.Addr, dnsExfilHost]{}))
-	t.Logf("long pair %d B, long dst %d B", unsafe.Sizeof(keyedEntry[longConnKey, longConnPair]{}), unsafe.Sizeof(keyedEntry[uint64, longConnDst]{}))
+	t.Logf("dns key %d B, dns host %d B", unsafe.Sizeof(keyedEntry[uint64, dnsExfilKey]{}), unsafe.Sizeof(keyedEntry[latKey, dnsExfilHost]{}))
+	t.Logf("long pair %d B, long dst %d B", unsafe.Sizeof(keyedEntry[uint64, longConnPair]{}), unsafe.Sizeof(keyedEntry[uint64, longConnDst]{}))
 }

@@ -160,6 +160,7 @@ type Lateral struct {
 	ports                          []latPort
 	allow                          *Allowlist
 	seen                           map[latKey]latSeen
+	recent                         [256]latRecent // see touch
 	hosts                          map[latKey]*latHost
 	edges                          map[latEdgeKey]*latEdge
 	pop                            map[latPopKey]latPop
@@ -314,7 +315,7 @@ func (d *Lateral) Tick(now time.Time, _ func(*Finding)) {
 // Stats reports the tables' sizes.
 func (d *Lateral) Stats() DetectorStats {
 	const mapEntry = 16 // per-entry overhead of a Go map, roughly
-	b := len(d.seen) * (16 + 16 + mapEntry)
+	b := len(d.seen)*(16+16+mapEntry) + int(unsafe.Sizeof(d.recent))
 	b += len(d.edges) * (32 + 8 + mapEntry + int(sizeofLatEdge))
 	b += len(d.pop) * (24 + int(sizeofLatPop) + mapEntry)
 	for _, h := range d.hosts {
@@ -407,10 +408,17 @@ func (d *Lateral) classify(r *flow.Record) latClass {
 	return 0
 }
 
-// touch notes that host k was seen at t.
+// touch notes that host k was seen at t. Nearly every record touches its
+// source, which nearly always changes nothing: a small direct-mapped copy
+// of the seen table answers that without the map.
 func (d *Lateral) touch(k latKey, t int64, dc bool) {
+	c := &d.recent[k.hash()%uint64(len(d.recent))]
+	if c.live && c.k == k && t >= c.v.first && (c.v.dc || !dc) {
+		return
+	}
 	v, ok := d.seen[k]
 	if ok && t >= v.first && (v.dc || !dc) {
+		*c = latRecent{k: k, v: v, live: true}
 		return
 	}
 	if !ok {
@@ -422,6 +430,14 @@ func (d *Lateral) touch(k latKey, t int64, dc bool) {
 	v.first = min(v.first, t)
 	v.dc = v.dc || dc
 	d.seen[k] = v
+	*c = latRecent{k: k, v: v, live: true}
+}
+
+// latRecent is a copy of a seen entry (see touch).
+type latRecent struct {
+	k    latKey
+	v    latSeen
+	live bool
 }
 
 func (d *Lateral) learningAt(k latKey, t int64) bool {
@@ -473,6 +489,9 @@ func (d *Lateral) evictSeen() {
 		}
 	}
 	delete(d.seen, victim)
+	if c := &d.recent[victim.hash()%uint64(len(d.recent))]; c.k == victim {
+		*c = latRecent{}
+	}
 	d.evictions++
 }
 

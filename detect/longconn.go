@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowhound/flowhound/flow"
@@ -38,33 +37,34 @@ type LongConn struct {
 	minTotal, minPart int64
 	allow             *Allowlist
 
-	pairs *keyedLRU[longConnKey, longConnPair]
+	pairs *keyedLRU[uint64, longConnPair] // by longConnHash
 	dsts  *keyedLRU[uint64, longConnDst]
 	flows cumDeltas
+	names strTable // the pairs' server names
 
-	now      int64
-	strBytes int
+	now int64
 }
 
-// longConnKey is a pair and port; through an explicit proxy, dst is the
-// proxy and target a hash of the name the client asked it for.
-type longConnKey struct {
-	src, dst netip.Addr
-	target   uint64
+// longConnHash identifies a pair and port; through an explicit proxy, dst
+// is the proxy and target a hash of the name the client asked it for (0
+// otherwise).
+func longConnHash(src, dst latKey, target uint64, port uint16, proto flow.Proto) uint64 {
+	return splitmixFinal(src.hash() ^ dst.hash()*0x9e3779b97f4a7c15 ^ target ^ uint64(port)<<40 ^ uint64(proto)<<56)
+}
+
+// longConnPair is one pair's state, 104 bytes.
+type longConnPair struct {
+	total    int64 // ns, summed over connections that lasted ≥ minPart
+	longest  int64
+	out, in  uint64
+	first    int64
+	src, dst latKey
+	conns    uint32
+	name     uint32 // in LongConn.names
 	port     uint16
 	proto    flow.Proto
-}
-
-type longConnPair struct {
-	total       int64 // ns, summed over connections that lasted ≥ minPart
-	longest     int64
-	out, in     uint64
-	conns       uint32
-	first, last int64
-	dstKey      uint64
-	name        string
-	uid         string
-	fired       proposalGate
+	proxied  bool
+	fired    proposalGate
 }
 
 // longConnDst counts the internal hosts holding long connections to one
@@ -100,11 +100,12 @@ func NewLongConn(cfg Config) Detector {
 	}
 	d := &LongConn{
 		minTotal: int64(c.MinTotal), minPart: int64(c.MinTotal) / 5, allow: cfg.Allow,
-		pairs: newKeyedLRU[longConnKey, longConnPair](c.MaxPairs),
+		pairs: newKeyedLRU[uint64, longConnPair](c.MaxPairs),
 		dsts:  newKeyedLRU[uint64, longConnDst](c.MaxPairs),
 		flows: newCumDeltas(max(c.MaxPairs/4, 64)),
+		names: newStrTable(),
 	}
-	d.pairs.onDrop = func(_ *longConnKey, p *longConnPair) { d.strBytes -= len(p.name) + len(p.uid) }
+	d.pairs.onDrop = func(_ *uint64, p *longConnPair) { d.names.unref(p.name) }
 	return d
 }
 
@@ -113,13 +114,19 @@ func (d *LongConn) Kind() Kind { return KindLongConnection }
 
 // Observe implements Detector.
 func (d *LongConn) Observe(r *flow.Record, propose func(*Finding)) {
-	proxied := viaProxy(r)
-	if !proxied && !Outbound(r) {
-		return
-	}
 	now := r.End.UnixNano()
 	if now > d.now {
 		d.now = now
+	}
+	// A flow's records report its duration so far, which only grows: one
+	// shorter than minPart counts for nothing, and neither did its
+	// earlier records, so its flow needs no delta state yet.
+	if now-r.Start.UnixNano() < d.minPart || !r.LocalOrig {
+		return
+	}
+	proxied := viaProxy(r)
+	if !proxied && r.LocalResp {
+		return
 	}
 	if allowedOut(d.allow, r, proxied) {
 		return
@@ -132,14 +139,17 @@ func (d *LongConn) Observe(r *flow.Record, propose func(*Finding)) {
 	if name != "" && d.allow.AllowedName(name) {
 		return
 	}
-	k := longConnKey{src: r.OrigAddr, dst: r.RespAddr, port: r.RespPort, proto: r.Proto}
+	var target uint64
 	if proxied {
-		k.target = fnv1aString(fnv1aOffset, name)
+		target = fnv1aString(fnv1aOffset, name)
 	}
+	src, dst := latKeyOf(r.OrigAddr), latKeyOf(r.RespAddr)
+	k := longConnHash(src, dst, target, r.RespPort, r.Proto)
 	p := d.pairs.get(k, now)
 	if p == nil {
 		p = d.pairs.insert(k, now)
 		p.first = r.Start.UnixNano()
+		p.src, p.dst, p.port, p.proto, p.proxied = src, dst, r.RespPort, r.Proto, proxied
 	}
 	if dl.prevDur >= d.minPart {
 		p.total += max(dl.dur-dl.prevDur, 0)
@@ -152,19 +162,17 @@ func (d *LongConn) Observe(r *flow.Record, propose func(*Finding)) {
 		p.conns++
 	}
 	p.longest = max(p.longest, dl.dur)
-	p.last = now
-	if name != "" && name != p.name {
-		d.strBytes += len(name) - len(p.name)
-		p.name = strings.Clone(name)
+	if name != "" {
+		d.names.set(&p.name, name)
 	}
+	pname := d.names.str(p.name)
 	dk := mixAddr(fnv1aOffset, r.RespAddr)
-	if p.name != "" {
-		dk = fnv1aString(fnv1aOffset^1, p.name)
+	if pname != "" {
+		dk = fnv1aString(fnv1aOffset^1, pname)
 	}
-	p.dstKey = dk
 	prev := d.addPrevalence(dk, r.OrigAddr, now)
 	shared := prev >= longConnSharedAddr
-	if p.name != "" {
+	if pname != "" {
 		shared = prev >= longConnSharedName
 	}
 	if p.total < d.minTotal || shared {
@@ -173,7 +181,7 @@ func (d *LongConn) Observe(r *flow.Record, propose func(*Finding)) {
 	ratio := float64(p.total) / float64(d.minTotal)
 	sDur := clampScore(math.Log2(ratio) / 4)
 	sPort := 0.0
-	if !standardLongPort(k.port, k.proto) {
+	if !standardLongPort(p.port, p.proto) {
 		sPort = 1
 	}
 	sRare := 1 / float64(max(prev, 1))
@@ -182,22 +190,19 @@ func (d *LongConn) Observe(r *flow.Record, propose func(*Finding)) {
 		return
 	}
 	p.fired.mark(score)
-	if p.uid == "" {
-		parts := []string{k.src.String(), k.dst.String(), strconv.Itoa(int(k.port)), k.proto.String()}
-		if k.target != 0 {
-			parts = append(parts, p.name)
-		}
-		p.uid = FindingUID(KindLongConnection, parts...)
-		d.strBytes += len(p.uid)
+	srcA, dstA := src.addr(), dst.addr()
+	parts := []string{srcA.String(), dstA.String(), strconv.Itoa(int(p.port)), p.proto.String()}
+	if p.proxied {
+		parts = append(parts, pname)
 	}
 	mitre := []string{"T1071"}
 	if sPort > 0 {
 		mitre = append(mitre, "T1571")
 	}
 	propose(&Finding{
-		UID: p.uid, Time: time.Unix(0, now).UTC(), Kind: KindLongConnection, Score: score,
+		UID: FindingUID(KindLongConnection, parts...), Time: time.Unix(0, now).UTC(), Kind: KindLongConnection, Score: score,
 		SubScores: []SubScore{{"duration", sDur}, {"port", sPort}, {"rarity", sRare}},
-		Src:       k.src, Dst: k.dst, DstPort: k.port, Proto: k.proto.String(), FQDN: p.name,
+		Src:       srcA, Dst: dstA, DstPort: p.port, Proto: p.proto.String(), FQDN: pname,
 		Evidence: Evidence{
 			Duration: float64(p.total) / 1e9, Connections: uint64(p.conns),
 			BytesOut: p.out, BytesIn: p.in, PCR: pcrOf(p.out, p.in),
@@ -257,7 +262,7 @@ func (d *LongConn) Tick(now time.Time, _ func(*Finding)) {
 func (d *LongConn) Stats() DetectorStats {
 	return DetectorStats{
 		Keys:      d.pairs.len() + d.dsts.len() + d.flows.t.len(),
-		Bytes:     d.pairs.bytes() + d.dsts.bytes() + d.flows.t.bytes() + d.strBytes,
+		Bytes:     d.pairs.bytes() + d.dsts.bytes() + d.flows.bytes() + d.names.bytes(),
 		Evictions: d.pairs.evictions + d.dsts.evictions + d.flows.t.evictions,
 	}
 }

@@ -145,8 +145,8 @@ func TestLongConnMemoryBound(t *testing.T) {
 	}
 	t.Logf("stats %+v: %d bytes per key", st, st.Bytes/max(st.Keys, 1))
 	d.Tick(xtMin(5*24*60), prop)
-	if st := d.Stats(); st.Keys != 0 || d.strBytes != 0 {
-		t.Errorf("after expiry %+v, %d string bytes", st, d.strBytes)
+	if st := d.Stats(); st.Keys != 0 || d.names.held != 0 {
+		t.Errorf("after expiry %+v, %d name bytes", st, d.names.held)
 	}
 }
 

@@ -2,7 +2,9 @@ package detect
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -24,7 +26,13 @@ const cumIdle = time.Hour
 // again from zero at its next record (and the eviction is counted).
 type cumDeltas struct {
 	t *keyedLRU[uint64, cumCounts]
+	// maybe counts the tracked flows per bucket of their hash: most
+	// records are the only record of their flow, and an empty bucket says
+	// so without a map lookup. A bucket that saturates stays set for good.
+	maybe []uint8
 }
+
+const cumBuckets = 1 << 13
 
 type cumCounts struct {
 	out, in uint64
@@ -42,23 +50,39 @@ type cumDelta struct {
 	first        bool // the first record of the flow seen
 }
 
-func newCumDeltas(max int) cumDeltas { return cumDeltas{t: newKeyedLRU[uint64, cumCounts](max)} }
+func newCumDeltas(max int) cumDeltas {
+	u := cumDeltas{t: newKeyedLRU[uint64, cumCounts](max), maybe: make([]uint8, cumBuckets)}
+	u.t.onDrop = func(h *uint64, _ *cumCounts) { u.forget(*h) }
+	return u
+}
 
+func (u *cumDeltas) forget(h uint64) {
+	if b := &u.maybe[h%cumBuckets]; *b < math.MaxUint8 {
+		*b--
+	}
+}
+
+func (u *cumDeltas) bytes() int { return u.t.bytes() + len(u.maybe) }
+
+// delta takes now, the record's End, in ns.
 func (u *cumDeltas) delta(r *flow.Record, now int64) cumDelta {
 	var q uint32
 	if r.App != nil {
 		q = r.App.DNSQueries
 	}
-	cur := cumCounts{out: r.OrigBytes, in: r.RespBytes, dur: int64(r.Duration()), queries: q}
+	cur := cumCounts{out: r.OrigBytes, in: r.RespBytes, dur: now - r.Start.UnixNano(), queries: q}
 	h := recordFlowHash(r)
 	var d cumDelta
 	d.dur = cur.dur
-	if e := u.t.get(h, now); e != nil {
+	if u.maybe[h%cumBuckets] == 0 {
+		// Not tracked.
+	} else if e := u.t.get(h, now); e != nil {
 		d.out, d.in = satSub(cur.out, e.out), satSub(cur.in, e.in)
 		d.queries = uint32(satSub(uint64(cur.queries), uint64(e.queries)))
 		d.prevDur = e.dur
 		if r.Final {
 			u.t.remove(h)
+			u.forget(h)
 		} else {
 			*e = cumCounts{out: max(cur.out, e.out), in: max(cur.in, e.in), dur: max(cur.dur, e.dur),
 				queries: max(cur.queries, e.queries)}
@@ -68,6 +92,9 @@ func (u *cumDeltas) delta(r *flow.Record, now int64) cumDelta {
 	d.out, d.in, d.queries, d.first = cur.out, cur.in, cur.queries, true
 	if !r.Final {
 		*u.t.insert(h, now) = cur
+		if b := &u.maybe[h%cumBuckets]; *b < math.MaxUint8 {
+			*b++
+		}
 	}
 	return d
 }
@@ -121,6 +148,47 @@ func fnv1aUint(h, x uint64) uint64 {
 	return h
 }
 
+// hashString hashes s eight bytes at a time, for keys that only need to
+// be told apart (FNV takes a multiplication per byte).
+func hashString(s string) uint64 { return hashWords(s, false) }
+
+// hashFold is hashString of s with ASCII letters in lower case.
+func hashFold(s string) uint64 { return hashWords(s, true) }
+
+func hashWords(s string, fold bool) uint64 {
+	h := uint64(len(s)) * 0x9e3779b97f4a7c15
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for len(b) > 0 {
+		var w uint64
+		if len(b) >= 8 {
+			w = binary.LittleEndian.Uint64(b)
+			b = b[8:]
+		} else {
+			for i := len(b) - 1; i >= 0; i-- {
+				w = w<<8 | uint64(b[i])
+			}
+			b = nil
+		}
+		if fold {
+			w = lowerWord(w)
+		}
+		h = (h ^ w) * 0xbf58476d1ce4e5b9
+		h ^= h >> 29
+	}
+	return splitmixFinal(h)
+}
+
+// lowerWord lowers the ASCII capitals among eight bytes: a byte gets 0x20
+// when, seven bits taken, it is at least 'A' and not above 'Z', and its
+// top bit is clear.
+func lowerWord(w uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	a := w &^ high
+	ge := a + ones*(0x80-'A')
+	gt := a + ones*(0x80-'Z'-1)
+	return w | (ge&^gt&^w&high)>>2
+}
+
 // splitmixFinal is a bit finalizer (splitmix64) that spreads FNV's weak low bits.
 func splitmixFinal(x uint64) uint64 {
 	x ^= x >> 30
@@ -134,7 +202,7 @@ func splitmixFinal(x uint64) uint64 {
 // it has none.
 func recordFlowHash(r *flow.Record) uint64 {
 	if r.UID != "" {
-		return fnv1aString(fnv1aOffset, r.UID)
+		return hashString(r.UID)
 	}
 	h := mixAddr(fnv1aOffset, r.OrigAddr)
 	h = mixAddr(h, r.RespAddr)
@@ -206,7 +274,14 @@ func (t *keyedLRU[K, V]) insert(k K, now int64) *V {
 		i = t.free
 		t.free = t.ents[i].next
 	default:
-		t.ents = append(t.ents, keyedEntry[K, V]{})
+		if len(t.ents) == cap(t.ents) {
+			// Grow by hand, never past max: a full table holds no spare
+			// capacity (append would leave up to a quarter unused).
+			grown := make([]keyedEntry[K, V], len(t.ents), min(max(2*cap(t.ents), 64), max(t.max, 1)))
+			copy(grown, t.ents)
+			t.ents = grown
+		}
+		t.ents = t.ents[:len(t.ents)+1]
 		i = int32(len(t.ents) - 1)
 	}
 	t.ents[i] = keyedEntry[K, V]{key: k, stamp: now}
@@ -268,9 +343,105 @@ func (t *keyedLRU[K, V]) pushFront(i int32) {
 }
 
 // bytes accounts the table's memory: its entry slice and its index (a key
-// and an int32 per slot, slots at most 7/8 full, one control byte each).
+// and an int32 per slot, see mapBytes).
 func (t *keyedLRU[K, V]) bytes() int {
 	var k K
 	var e keyedEntry[K, V]
-	return cap(t.ents)*int(unsafe.Sizeof(e)) + len(t.index)*(int(unsafe.Sizeof(k))+4+1)*8/7
+	return cap(t.ents)*int(unsafe.Sizeof(e)) + mapBytes(len(t.index), int(unsafe.Sizeof(k))+4)
+}
+
+// proposalGate remembers what a key last proposed, so that a detector
+// proposes again only on a material change (as the Engine would emit it).
+// It is the score's bits in 8 bytes, zero before the first proposal.
+type proposalGate uint64
+
+// gateMark is xored into a score's bits so that no score is stored as
+// zero (only a signalling NaN with this payload would be).
+const gateMark = 0x7ff4_c0de_0000_0001
+
+func (f proposalGate) proposed() bool { return f != 0 }
+
+func (f proposalGate) score() float64 { return math.Float64frombits(uint64(f) ^ gateMark) }
+
+// due reports whether score is worth proposing given the last proposal.
+func (f *proposalGate) due(score float64) bool {
+	if !f.proposed() {
+		return true
+	}
+	last := f.score()
+	return math.Abs(score-last) >= MinScoreChange || SeverityFor(score) != SeverityFor(last)
+}
+
+func (f *proposalGate) mark(score float64) { *f = proposalGate(math.Float64bits(score) ^ gateMark) }
+
+// strTable interns strings (names, domains) with reference counts: keys
+// that name the same service share one copy, and a key holds a 4-byte id
+// instead of a 16-byte string header. Id 0 is the empty string.
+type strTable struct {
+	index map[string]uint32
+	ents  []strEntry
+	free  []uint32
+	held  int // bytes of the strings
+}
+
+type strEntry struct {
+	s    string
+	refs uint32
+}
+
+func newStrTable() strTable {
+	return strTable{index: map[string]uint32{}, ents: make([]strEntry, 1, 16)}
+}
+
+// ref returns s's id and takes a reference to it; s is copied when new.
+func (t *strTable) ref(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := t.index[s]; ok {
+		t.ents[id].refs++
+		return id
+	}
+	s = strings.Clone(s)
+	var id uint32
+	if n := len(t.free); n > 0 {
+		id = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		id = uint32(len(t.ents))
+		t.ents = append(t.ents, strEntry{})
+	}
+	t.ents[id] = strEntry{s: s, refs: 1}
+	t.index[s] = id
+	t.held += len(s)
+	return id
+}
+
+func (t *strTable) unref(id uint32) {
+	if id == 0 {
+		return
+	}
+	e := &t.ents[id]
+	if e.refs--; e.refs == 0 {
+		delete(t.index, e.s)
+		t.held -= len(e.s)
+		*e = strEntry{}
+		t.free = append(t.free, id)
+	}
+}
+
+// set moves a reference from the string *id names to s.
+func (t *strTable) set(id *uint32, s string) {
+	if t.ents[*id].s == s {
+		return
+	}
+	old := *id
+	*id = t.ref(s)
+	t.unref(old)
+}
+
+func (t *strTable) str(id uint32) string { return t.ents[id].s }
+
+func (t *strTable) bytes() int {
+	return cap(t.ents)*int(unsafe.Sizeof(strEntry{})) + cap(t.free)*4 + mapBytes(len(t.index), 16+4) + t.held
 }
