@@ -126,26 +126,7 @@ type beacon struct {
 
 // NewBeacon returns the beacon detector (kind "beacon").
 func NewBeacon(cfg Config) Detector {
-	bc := cfg.Beacon
-	def := DefaultConfig().Beacon
-	if bc.MinBeats < 3 {
-		bc.MinBeats = max(def.MinBeats, 3)
-	}
-	if bc.MinPeriod <= 0 {
-		bc.MinPeriod = def.MinPeriod
-	}
-	if bc.MaxPeriod <= 0 {
-		bc.MaxPeriod = def.MaxPeriod
-	}
-	if bc.Threshold <= 0 {
-		bc.Threshold = def.Threshold
-	}
-	if bc.MaxPairs <= 0 {
-		bc.MaxPairs = def.MaxPairs
-	}
-	if bc.MaxPrevalence <= 0 {
-		bc.MaxPrevalence = def.MaxPrevalence
-	}
+	bc := cfg.Beacon.normalized()
 	b := &beacon{
 		cfg:   bc,
 		allow: cfg.Allow,

@@ -165,3 +165,129 @@ func (a *Allowlist) AllowedName(name string) bool {
 	}
 	return false
 }
+
+// normalized fills the settings left zero with the defaults.
+func (bc BeaconConfig) normalized() BeaconConfig {
+	def := DefaultConfig().Beacon
+	if bc.MinBeats < 3 {
+		bc.MinBeats = max(def.MinBeats, 3)
+	}
+	if bc.MinPeriod <= 0 {
+		bc.MinPeriod = def.MinPeriod
+	}
+	if bc.MaxPeriod <= 0 {
+		bc.MaxPeriod = def.MaxPeriod
+	}
+	if bc.Threshold <= 0 {
+		bc.Threshold = def.Threshold
+	}
+	if bc.MaxPairs <= 0 {
+		bc.MaxPairs = def.MaxPairs
+	}
+	if bc.MaxPrevalence <= 0 {
+		bc.MaxPrevalence = def.MaxPrevalence
+	}
+	return bc
+}
+
+// normalized fills the settings left zero with the defaults.
+func (c ExfilConfig) normalized() ExfilConfig {
+	def := DefaultConfig().Exfil
+	if c.MinBytes == 0 {
+		c.MinBytes = def.MinBytes
+	}
+	if c.Window <= 0 {
+		c.Window = def.Window
+	}
+	if c.SlowBytes == 0 {
+		c.SlowBytes = def.SlowBytes
+	}
+	if c.SlowWindow <= 0 {
+		c.SlowWindow = def.SlowWindow
+	}
+	if c.SlowWindow < c.Window {
+		c.SlowWindow = c.Window
+	}
+	if c.MinPCR == 0 {
+		c.MinPCR = def.MinPCR
+	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = def.MaxKeys
+	}
+	return c
+}
+
+// normalized fills the settings left zero with the defaults.
+func (c DNSExfilConfig) normalized() DNSExfilConfig {
+	def := DefaultConfig().DNSExfil
+	if c.MinNames <= 0 {
+		c.MinNames = def.MinNames
+	}
+	if c.MinLabelLen <= 0 {
+		c.MinLabelLen = def.MinLabelLen
+	}
+	if c.MinEntropy <= 0 {
+		c.MinEntropy = def.MinEntropy
+	}
+	if c.Window <= 0 {
+		c.Window = def.Window
+	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = def.MaxKeys
+	}
+	return c
+}
+
+// normalized fills the settings left zero with the defaults.
+func (lc LateralConfig) normalized() LateralConfig {
+	def := DefaultConfig().Lateral
+	if len(lc.AdminPorts) == 0 {
+		lc.AdminPorts = def.AdminPorts
+	}
+	if lc.FanOut <= 0 {
+		lc.FanOut = def.FanOut
+	}
+	if lc.Window <= 0 {
+		lc.Window = def.Window
+	}
+	if lc.ChainGap <= 0 {
+		lc.ChainGap = def.ChainGap
+	}
+	if lc.MaxHosts <= 0 {
+		lc.MaxHosts = def.MaxHosts
+	}
+	if lc.Learning < 0 {
+		lc.Learning = 0
+	}
+	return lc
+}
+
+// normalized fills the settings left zero with the defaults.
+func (c LongConnConfig) normalized() LongConnConfig {
+	def := DefaultConfig().LongConn
+	if c.MinTotal <= 0 {
+		c.MinTotal = def.MinTotal
+	}
+	if c.MaxPairs <= 0 {
+		c.MaxPairs = def.MaxPairs
+	}
+	return c
+}
+
+// normalized fills the settings left zero with the defaults.
+func (sc ScanConfig) normalized() ScanConfig {
+	def := DefaultConfig().Scan
+	if sc.Vertical <= 0 {
+		sc.Vertical = def.Vertical
+	}
+	if sc.Horizontal <= 0 {
+		sc.Horizontal = def.Horizontal
+	}
+	if sc.Window <= 0 {
+		sc.Window = def.Window
+	}
+	if sc.MaxHosts <= 0 {
+		sc.MaxHosts = def.MaxHosts
+	}
+	return sc
+}

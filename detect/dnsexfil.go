@@ -146,23 +146,7 @@ const (
 // NewDNSExfil returns the DNS tunnel detector. Zero thresholds take
 // DefaultConfig's values.
 func NewDNSExfil(cfg Config) Detector {
-	c := cfg.DNSExfil
-	def := DefaultConfig().DNSExfil
-	if c.MinNames <= 0 {
-		c.MinNames = def.MinNames
-	}
-	if c.MinLabelLen <= 0 {
-		c.MinLabelLen = def.MinLabelLen
-	}
-	if c.MinEntropy <= 0 {
-		c.MinEntropy = def.MinEntropy
-	}
-	if c.Window <= 0 {
-		c.Window = def.Window
-	}
-	if c.MaxKeys <= 0 {
-		c.MaxKeys = def.MaxKeys
-	}
+	c := cfg.DNSExfil.normalized()
 	d := &DNSExfil{
 		cfg: c, allow: cfg.Allow, win: int64(c.Window),
 		keys:    newKeyedLRU[uint64, dnsExfilKey](c.MaxKeys),

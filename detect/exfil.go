@@ -114,29 +114,7 @@ const (
 // NewExfil returns the exfiltration detector. Zero thresholds take
 // DefaultConfig's values.
 func NewExfil(cfg Config) Detector {
-	c := cfg.Exfil
-	def := DefaultConfig().Exfil
-	if c.MinBytes == 0 {
-		c.MinBytes = def.MinBytes
-	}
-	if c.Window <= 0 {
-		c.Window = def.Window
-	}
-	if c.SlowBytes == 0 {
-		c.SlowBytes = def.SlowBytes
-	}
-	if c.SlowWindow <= 0 {
-		c.SlowWindow = def.SlowWindow
-	}
-	if c.SlowWindow < c.Window {
-		c.SlowWindow = c.Window
-	}
-	if c.MinPCR == 0 {
-		c.MinPCR = def.MinPCR
-	}
-	if c.MaxKeys <= 0 {
-		c.MaxKeys = def.MaxKeys
-	}
+	c := cfg.Exfil.normalized()
 	d := &Exfil{
 		cfg: c, allow: cfg.Allow,
 		slotDur:      max(int64(c.SlowWindow)/exfilSlots, 1),

@@ -253,37 +253,10 @@ type latPop struct {
 	srcs [latPopular]uint32
 }
 
-// NewLateral returns the lateral-movement detector configured by
-// cfg.Lateral; cfg.Allow's addresses and pairs are never scored.
-func NewLateral(cfg Config) Detector {
-	lc := cfg.Lateral
-	def := DefaultConfig().Lateral
-	if len(lc.AdminPorts) == 0 {
-		lc.AdminPorts = def.AdminPorts
-	}
-	if lc.FanOut <= 0 {
-		lc.FanOut = def.FanOut
-	}
-	if lc.Window <= 0 {
-		lc.Window = def.Window
-	}
-	if lc.ChainGap <= 0 {
-		lc.ChainGap = def.ChainGap
-	}
-	if lc.MaxHosts <= 0 {
-		lc.MaxHosts = def.MaxHosts
-	}
-	if lc.Learning < 0 {
-		lc.Learning = 0
-	}
-	d := &Lateral{
-		fanOut: lc.FanOut, learning: int64(lc.Learning), window: int64(lc.Window), chainGap: int64(lc.ChainGap),
-		maxHosts: lc.MaxHosts, maxEdges: latEdgesPerHost * lc.MaxHosts, allow: cfg.Allow,
-		seen: map[latKey]latSeen{}, hosts: map[latKey]*latHost{}, edges: map[latEdgeKey]*latEdge{}, pop: map[latPopKey]latPop{},
-		execWin: int64(latExecWindow), bruteWin: int64(latBruteWindow),
-	}
-	d.horizonSpan = max(d.window, d.chainGap, d.execWin)
-	for _, p := range lc.AdminPorts {
+// latPorts classifies the admin ports watched.
+func latPorts(ports []uint16) []latPort {
+	var out []latPort
+	for _, p := range ports {
 		cls := latOther
 		switch p {
 		case 139, 445:
@@ -297,8 +270,23 @@ func NewLateral(cfg Config) Detector {
 		case 22:
 			cls = latSSH
 		}
-		d.ports = append(d.ports, latPort{p, cls})
+		out = append(out, latPort{p, cls})
 	}
+	return out
+}
+
+// NewLateral returns the lateral-movement detector configured by
+// cfg.Lateral; cfg.Allow's addresses and pairs are never scored.
+func NewLateral(cfg Config) Detector {
+	lc := cfg.Lateral.normalized()
+	d := &Lateral{
+		fanOut: lc.FanOut, learning: int64(lc.Learning), window: int64(lc.Window), chainGap: int64(lc.ChainGap),
+		maxHosts: lc.MaxHosts, maxEdges: latEdgesPerHost * lc.MaxHosts, allow: cfg.Allow,
+		seen: map[latKey]latSeen{}, hosts: map[latKey]*latHost{}, edges: map[latEdgeKey]*latEdge{}, pop: map[latPopKey]latPop{},
+		execWin: int64(latExecWindow), bruteWin: int64(latBruteWindow),
+	}
+	d.horizonSpan = max(d.window, d.chainGap, d.execWin)
+	d.ports = latPorts(lc.AdminPorts)
 	return d
 }
 

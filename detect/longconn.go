@@ -90,14 +90,7 @@ const (
 // NewLongConn returns the long-connection detector. Zero thresholds take
 // DefaultConfig's values.
 func NewLongConn(cfg Config) Detector {
-	c := cfg.LongConn
-	def := DefaultConfig().LongConn
-	if c.MinTotal <= 0 {
-		c.MinTotal = def.MinTotal
-	}
-	if c.MaxPairs <= 0 {
-		c.MaxPairs = def.MaxPairs
-	}
+	c := cfg.LongConn.normalized()
 	d := &LongConn{
 		minTotal: int64(c.MinTotal), minPart: int64(c.MinTotal) / 5, allow: cfg.Allow,
 		pairs: newKeyedLRU[uint64, longConnPair](c.MaxPairs),

@@ -130,20 +130,7 @@ type scanHoriz struct {
 
 // NewScan returns the scan detector configured by cfg.Scan.
 func NewScan(cfg Config) Detector {
-	sc := cfg.Scan
-	def := DefaultConfig().Scan
-	if sc.Vertical <= 0 {
-		sc.Vertical = def.Vertical
-	}
-	if sc.Horizontal <= 0 {
-		sc.Horizontal = def.Horizontal
-	}
-	if sc.Window <= 0 {
-		sc.Window = def.Window
-	}
-	if sc.MaxHosts <= 0 {
-		sc.MaxHosts = def.MaxHosts
-	}
+	sc := cfg.Scan.normalized()
 	return &Scan{vertical: sc.Vertical, horizontal: sc.Horizontal, window: int64(sc.Window), maxHosts: sc.MaxHosts,
 		allow: cfg.Allow, srcs: map[latKey]*scanSrc{}}
 }
