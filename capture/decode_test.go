@@ -178,6 +178,9 @@ func FuzzDecode(f *testing.F) {
 	slow := NewDecoder()
 	slow.NoFastPath = true
 	tbl := NewTable(TableConfig{MaxFlows: 64}, nil)
+	// reused is decoded into frame after frame, as Run does, so that its
+	// partial reset after fast-path frames is checked against fresh decodes.
+	var reused Decoded
 	f.Fuzz(func(t *testing.T, frame []byte, link uint16) {
 		// The fast path must agree with the parser on every input, also
 		// when the capture cut the frame (wire length beyond it).
@@ -187,6 +190,12 @@ func FuzzDecode(f *testing.F) {
 			d2, err2 := slow.Decode(frame, link, wire)
 			if !sameDecoded(&c1, d2) || err1 != err2 {
 				t.Fatalf("fast path and parser disagree on %x (wire %d):\n fast   %+v %v\n parser %+v %v", frame, wire, c1, err1, *d2, err2)
+			}
+			err3 := dec.decodeInto(&reused, frame, link, wire)
+			c3 := reused
+			c3.fastOnly = false
+			if !sameDecoded(&c3, d2) || err3 != err2 {
+				t.Fatalf("decoding into a reused Decoded differs on %x (wire %d):\n reused %+v %v\n parser %+v %v", frame, wire, c3, err3, *d2, err2)
 			}
 		}
 		d, err := dec.Decode(frame, link, len(frame))

@@ -20,6 +20,42 @@ type hintParsers struct {
 	dns  apphint.DNS
 	http apphint.HTTPRequest
 	tls  apphint.Hello
+
+	// names holds the hint strings seen lately (server names, DNS names
+	// and answers, HTTP hosts), so that the many flows that name the same
+	// server share one string instead of allocating their own.
+	names   map[string]string
+	scratch []byte
+}
+
+// Bounds of hintParsers.names: it is emptied when it reaches
+// maxInternNames, and longer strings are not kept in it, so it never holds
+// more than about maxInternNames*maxInternLen bytes (1 MiB).
+const (
+	maxInternNames = 8192
+	maxInternLen   = 128
+)
+
+// intern returns b as a string, shared with earlier calls for the same
+// bytes while it stays in the table.
+func (h *hintParsers) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := h.names[string(b)]; ok {
+		return s
+	}
+	if h.names == nil {
+		h.names = make(map[string]string)
+	} else if len(h.names) >= maxInternNames {
+		clear(h.names)
+	}
+	s := string(b)
+	h.names[s] = s
+	return s
 }
 
 // hint looks at one payload-carrying packet of flow f.
@@ -78,14 +114,15 @@ func (t *Table) hintDNS(f *flowState, msg []byte) {
 		return
 	}
 	a := f.app()
+	h := &t.hints
 	if a.DNSQuery == "" && m.QName != nil {
-		a.DNSQuery = string(m.QName)
+		a.DNSQuery = h.intern(m.QName)
 		a.DNSQType = m.QType
 	}
 	if !m.Response {
 		a.DNSQueries++
 		if m.QName != nil && len(a.DNSNames) < flow.MaxDNSNames && !containsName(a.DNSNames, m.QName) {
-			a.DNSNames = append(a.DNSNames, string(m.QName))
+			a.DNSNames = append(a.DNSNames, h.intern(m.QName))
 		}
 		return
 	}
@@ -93,13 +130,24 @@ func (t *Table) hintDNS(f *flowState, msg []byte) {
 		return // answers of the first response only
 	}
 	a.DNSRcode = int16(m.Rcode)
+	n := 0
+	for i := range m.Answers {
+		if an := &m.Answers[i]; an.Addr.IsValid() || len(an.Name) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	a.DNSAnswers = make([]string, 0, n)
 	for i := range m.Answers {
 		an := &m.Answers[i]
 		switch {
 		case an.Addr.IsValid():
-			a.DNSAnswers = append(a.DNSAnswers, an.Addr.String())
+			h.scratch = an.Addr.AppendTo(h.scratch[:0])
+			a.DNSAnswers = append(a.DNSAnswers, h.intern(h.scratch))
 		case len(an.Name) > 0:
-			a.DNSAnswers = append(a.DNSAnswers, string(an.Name))
+			a.DNSAnswers = append(a.DNSAnswers, h.intern(an.Name))
 		}
 	}
 }
@@ -127,7 +175,7 @@ func (t *Table) hintTCPClient(f *flowState, p []byte) {
 		res, need := t.hints.tls.Parse(p)
 		switch res {
 		case apphint.HelloFound:
-			f.app().TLSSNI = string(t.hints.tls.SNI)
+			f.app().TLSSNI = t.hints.intern(t.hints.tls.SNI)
 		case apphint.HelloIncomplete:
 			if buf == nil && need <= maxHelloBuffer && len(p) < maxHelloBuffer {
 				b := make([]byte, len(p), need)
@@ -153,9 +201,9 @@ func (t *Table) hintTCPClient(f *flowState, p []byte) {
 	req := &t.hints.http
 	if apphint.ParseHTTPRequest(p, req) {
 		a := f.app()
-		a.HTTPMethod = string(req.Method)
-		a.HTTPHost = string(req.Host)
-		a.HTTPProxyTarget = string(req.ProxyTarget)
+		a.HTTPMethod = t.hints.intern(req.Method)
+		a.HTTPHost = t.hints.intern(req.Host)
+		a.HTTPProxyTarget = t.hints.intern(req.ProxyTarget)
 	}
 	f.hintDone = true
 }
