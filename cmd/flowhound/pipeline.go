@@ -119,7 +119,7 @@ type board struct {
 	live     func() (live.Stats, error) // a live capture's counters, safe at any time
 	sinkList func() []metrics.Sink
 
-	// A replay's packet reader publishes on request too (see fresh), so
+	// A replay's packet reader publishes on request too (see freshen), so
 	// that counters read between two of its periodic publications are
 	// current; reading is true while it runs.
 	reading atomic.Bool
@@ -127,11 +127,11 @@ type board struct {
 	fresh   chan struct{}
 }
 
-// freshWait bounds how long fresh waits for the packet reader: no packet
+// freshWait bounds how long freshen waits for the packet reader: no packet
 // may come (a stalled pipe), and then the last publication stands.
 const freshWait = 100 * time.Millisecond
 
-// fresh asks the replay's packet reader to publish at its next packet and
+// freshen asks the replay's packet reader to publish at its next packet and
 // waits a moment for it.
 func (b *board) freshen() {
 	if !b.reading.Load() || b.fresh == nil {
@@ -189,10 +189,9 @@ func (b *board) snapshot() *metrics.Snapshot {
 		if !ls.Heartbeat.IsZero() {
 			s.Heartbeat = ls.Heartbeat
 		}
-		s.Interfaces = s.Interfaces[:0]
-		for _, is := range ls.Interfaces {
-			s.Interfaces = append(s.Interfaces, metrics.Interface{Name: is.Name,
-				Packets: uint64(is.Kernel.Packets), Drops: uint64(is.Kernel.Drops), Freezes: uint64(is.Kernel.Freezes)})
+		s.Interfaces = make([]metrics.Interface, len(ls.Interfaces))
+		for i, is := range ls.Interfaces {
+			s.Interfaces[i] = metrics.Interface{Name: is.Name, Packets: is.Kernel.Packets, Drops: is.Kernel.Drops, Freezes: is.Kernel.Freezes}
 		}
 	}
 	if b.sinkList != nil {
