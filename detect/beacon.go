@@ -117,7 +117,7 @@ type beacon struct {
 	sc  beatScratch
 	buf struct {
 		gaps     [beaconRing]float64
-		sizes    [beaconRing]float64
+		sizes    [beaconRing]uint8
 		gapsUsed []float64 // the gaps of the key being scored
 	}
 	f    Finding
@@ -326,9 +326,11 @@ func parseAnswerAddr(s string) (netip.Addr, bool) {
 // parseAddrSlow is the general parser for what is not a plain dotted
 // quad. Without a colon it can only be an IPv4 address that the fast path
 // has already refused (or a name): netip would refuse it too, at the cost
-// of an error value.
+// of an error value. An IPv6 address has its first colon within five bytes
+// (a field has at most four digits), so long TXT answers are refused
+// without a scan.
 func parseAddrSlow(s string) (netip.Addr, bool) {
-	if strings.IndexByte(s, ':') < 0 {
+	if strings.IndexByte(s[:min(len(s), 5)], ':') < 0 {
 		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(s)
@@ -777,7 +779,7 @@ func (b *beacon) score(idx uint32, s *beaconSlot, propose func(*Finding)) {
 	sizes := b.buf.sizes[:n]
 	for i := 0; i < n; i++ {
 		j := s.at(i)
-		sizes[i] = float64(s.sizes[j]) / sizeSteps
+		sizes[i] = s.sizes[j]
 		if i > 0 {
 			gaps[i-1] = float64(s.starts[j]-s.starts[s.at(i-1)]) / 10
 		}
@@ -805,7 +807,7 @@ func (b *beacon) score(idx uint32, s *beaconSlot, propose func(*Finding)) {
 		return
 	}
 	if st.x < timingX0(st.gaps) {
-		sizeStats(sizes, &b.sc, &st) // sizes only count with regular timing
+		sizeStats(sizes, &st) // sizes only count with regular timing
 	} else {
 		st.sizeDisp = beaconM0 // not looked at: neutral
 	}

@@ -1,6 +1,9 @@
 package detect
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // Beacon statistics. A C2 implant sleeps for a period, plus or minus a
 // random jitter, between check-ins, and sometimes skips one. Its gaps are
@@ -57,19 +60,6 @@ type beatStats struct {
 // scored again at a later beat), Poisson arrivals 41 % of the time (62 %
 // over 24 beats).
 const beaconMinCore = 0.4
-
-// insertion sort: n ≤ beaconRing, and it does not allocate.
-func sortFloats(a []float64) {
-	for i := 1; i < len(a); i++ {
-		v := a[i]
-		j := i - 1
-		for j >= 0 && a[j] > v {
-			a[j+1] = a[j]
-			j--
-		}
-		a[j+1] = v
-	}
-}
 
 // medianOf returns the median of a, reordering a.
 func medianOf(a []float64) float64 {
@@ -238,37 +228,65 @@ func gapMAD(gaps []float64, sc *beatScratch, st *beatStats) {
 	st.mad = medianOf(f)
 }
 
-// sizeStats computes the spread of sizes given as log2(1+bytes).
-// Sizes repeat (a check-in sends the same request), so an insertion sort
-// has little to move, and the deviations from the median of sorted values
+// sizeStats computes the spread of sizes given as log2(1+bytes) in
+// eighths (see logSize); it sorts sizes. The deviations from the median
 // come out in order by merging the two sides.
-func sizeStats(logs []float64, sc *beatScratch, st *beatStats) {
-	n := len(logs)
+// The median and the deviations are counted in sixteenths, where they are
+// exact: the results are those of the same computation on the sizes as
+// float64s, bit for bit.
+func sizeStats(sizes []uint8, st *beatStats) {
+	n := len(sizes)
 	if n == 0 {
 		return
 	}
-	a := sc.f[:n]
-	copy(a, logs)
-	sortFloats(a)
-	m := sortedMedian(a)
-	// Deviations ascending: a[j:] upwards and a[:j] downwards from m.
-	d := sc.r[:n]
+	// Sorted by counting: a bitmap of the values present walks them in
+	// order (an insertion sort mispredicts a branch per size).
+	var count [256]uint8
+	var present [4]uint64
+	for _, v := range sizes {
+		count[v]++
+		present[v>>6] |= 1 << (v & 63)
+	}
+	a := sizes
+	k := 0
+	for w, x := range present {
+		for ; x != 0; x &= x - 1 {
+			v := uint8(w<<6 | bits.TrailingZeros64(x))
+			for c := count[v]; c > 0; c-- {
+				a[k] = v
+				k++
+			}
+		}
+	}
+	// m2 is the median in sixteenths: twice it in eighths.
+	m2 := 2 * int(a[n/2])
+	if n%2 == 0 {
+		m2 = int(a[n/2-1]) + int(a[n/2])
+	}
+	// Deviations ascending, in sixteenths: a[j:] upwards and a[:j]
+	// downwards from the median.
+	var dev [beaconRing]int
+	d := dev[:n]
 	j := 0
-	for j < n && a[j] < m {
+	for j < n && 2*int(a[j]) < m2 {
 		j++
 	}
 	lo, hi := j-1, j
 	for k := range d {
-		if hi >= n || lo >= 0 && m-a[lo] <= a[hi]-m {
-			d[k] = math.Abs(a[lo] - m)
+		if hi >= n || lo >= 0 && m2-2*int(a[lo]) <= 2*int(a[hi])-m2 {
+			d[k] = m2 - 2*int(a[lo])
 			lo--
 		} else {
-			d[k] = math.Abs(a[hi] - m)
+			d[k] = 2*int(a[hi]) - m2
 			hi++
 		}
 	}
-	st.sizeDisp = sortedMedian(d) * math.Ln2
-	st.sizeMed = math.Exp2(m) - 1
+	disp := float64(d[n/2]) / 16
+	if n%2 == 0 {
+		disp = float64(d[n/2-1]+d[n/2]) / 32
+	}
+	st.sizeDisp = disp * math.Ln2
+	st.sizeMed = math.Exp2(float64(m2)/16) - 1
 }
 
 // sortedMedian is the median of sorted values, as medianOf computes it.

@@ -110,16 +110,17 @@ func TestBeaconStatsExact(t *testing.T) {
 		}
 
 		sizes := make([]float64, n)
+		logs := make([]uint8, n)
 		base := rng.IntN(200)
 		for i := range sizes {
 			v := base
 			if rng.IntN(4) < trial%4 {
 				v = rng.IntN(256)
 			}
-			sizes[i] = float64(v) / sizeSteps
+			sizes[i], logs[i] = float64(v)/sizeSteps, uint8(v)
 		}
 		got, want = beatStats{}, beatStats{}
-		sizeStats(sizes, &sc, &got)
+		sizeStats(logs, &got)
 		refSizeStats(sizes, &want)
 		if got != want {
 			t.Fatalf("sizes %v:\n got %+v\nwant %+v", sizes, got, want)
@@ -130,7 +131,8 @@ func TestBeaconStatsExact(t *testing.T) {
 func TestParseAnswerAddr(t *testing.T) {
 	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "10.0.0.1", "256.1.1.1", "01.2.3.4", "1.2.3",
 		"1.2.3.4.", "1..2.3", "1.2.3.4a", "", "a.b.c.d", "1.2.3.0004", "::ffff:1.2.3.4", "2001:db8::1", "fe80::1%eth0",
-		"example.com", "1.2.3.-4", " 1.2.3.4", "1.2.3.255", "99.999.9.9"} {
+		"example.com", "1.2.3.-4", " 1.2.3.4", "1.2.3.255", "99.999.9.9", "::", "abcd:1::", "abcde::1", "1:2:3:4:5:6:7:8",
+		"v=spf1 include:_spf.example.com ~all", "0123456789abcdef0123:4567"} {
 		want, err := netip.ParseAddr(s)
 		got, ok := parseAnswerAddr(s)
 		if ok != (err == nil) || ok && got != want.Unmap() {

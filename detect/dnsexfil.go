@@ -118,6 +118,10 @@ func dnsDistinct(a, b *dnsBitmap) float64 {
 	return dnsLinearCount[zeros]
 }
 
+// log2Of5 is math.Log2(5), which the compiler does not fold: the names
+// score saturates at 4 × MinNames.
+var log2Of5 = math.Log2(5)
+
 // dnsLinearCount[z] is the linear-counting estimate for z zero bits of 256.
 var dnsLinearCount = func() (t [257]float64) {
 	for zeros := range t {
@@ -134,6 +138,8 @@ type dnsNameInfo struct {
 	domain  string // registered domain; "" when grouped by resolver
 	label   int    // length of the longest label below the domain
 	entropy float64
+	nameH   uint64 // dnsNameHash(trimmed), when hashed
+	hashed  bool
 	qual    bool
 	skip    bool
 }
@@ -245,12 +251,21 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 		extra = float64(satSub(uint64(q), uint64(seen)))
 	}
 	typed := dnsTypedQuery(app.DNSQType)
+	// The names of a tunnel's flow share a key: the previous name's key
+	// is reused (no insert has moved it, and it is already the most
+	// recently used).
+	var (
+		k     *dnsExfilKey
+		kHash uint64
+	)
 	for i := range names {
 		in := &d.info[i]
 		if in.skip {
 			continue
 		}
-		k := d.keys.get(in.group, now)
+		if k == nil || kHash != in.group {
+			k, kHash = d.keys.get(in.group, now), in.group
+		}
 		if k == nil {
 			if !in.qual && extra == 0 {
 				continue
@@ -263,9 +278,10 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 		}
 		k.roll(epoch)
 		k.resolver, k.proto = latKeyOf(r.RespAddr), r.Proto
-		// FNV, as the bitmaps have always been filled: another hash sets
-		// other bits, and estimates near a threshold would move.
-		nameH := splitmixFinal(fnv1aLower(fnv1aOffset, in.trimmed))
+		nameH := in.nameH
+		if !in.hashed {
+			nameH = dnsNameHash(in.trimmed)
+		}
 		if !in.qual {
 			d.extension(k).other[0].set(nameH)
 		} else {
@@ -328,20 +344,21 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 	} else {
 		in.group = splitmixFinal(mixAddr(mixAddr(fnv1aOffset^2, src), resolver))
 	}
-	// The longest label below the domain.
-	var longest string
-	for sub != "" {
-		l := sub
-		if i := strings.IndexByte(sub, '.'); i >= 0 {
-			l, sub = sub[:i], sub[i+1:]
-		} else {
-			sub = ""
+	// The longest label below the domain (the first of that length), at
+	// name[at:].
+	at, n := 0, 0
+	for i := 0; i < len(sub); {
+		end, next := len(sub), len(sub)
+		if j := strings.IndexByte(sub[i:], '.'); j >= 0 {
+			end, next = i+j, i+j+1
 		}
-		if len(l) > len(longest) {
-			longest = l
+		if end-i > n {
+			at, n = i, end-i
 		}
+		i = next
 	}
-	in.label = len(longest)
+	longest := name[at : at+n]
+	in.label = n
 	if in.label < 16 {
 		return
 	}
@@ -355,7 +372,11 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 	if in.label < c.MinLabelLen && digits < 2 {
 		return // cannot qualify, whatever its entropy
 	}
-	in.entropy = charEntropy(longest)
+	// The name's hash is made in the same pass: both walk the label,
+	// and the hash's multiplications wait on each other while the counts
+	// do not.
+	in.entropy, in.nameH = fnvEntropy(name, at, n)
+	in.hashed = true
 	in.qual = in.label >= c.MinLabelLen && in.entropy >= c.MinEntropy-0.5 ||
 		digits >= 2 && in.entropy >= c.MinEntropy
 }
@@ -395,6 +416,41 @@ func charEntropy(s string) float64 {
 	}
 	n := float64(len(s))
 	return kLog2[len(s)] - sum/n
+}
+
+// dnsNameHash is the hash of a name in the bitmaps: FNV, as they have
+// always been filled (another hash sets other bits, and estimates near a
+// threshold would move).
+func dnsNameHash(name string) uint64 { return splitmixFinal(fnv1aLower(fnv1aOffset, name)) }
+
+// fnvEntropy returns charEntropy(name[at:at+n]) and dnsNameHash(name),
+// walking the label once for both.
+func fnvEntropy(name string, at, n int) (float64, uint64) {
+	h := fnv1aLower(fnv1aOffset, name[:at])
+	s := name[at : at+n]
+	if len(s) >= len(kLog2k) {
+		s = s[:len(kLog2k)-1] // as charEntropy
+	}
+	// charEntropy adds a term per character, in order, zero for those
+	// seen before: the terms are added here in the order of the
+	// characters' first occurrences, the same sum with a chain of
+	// additions as long as the distinct characters.
+	var counts [256]uint8
+	var order [64]uint8
+	m := 0
+	for i := 0; i < len(s); i++ {
+		c := lowerASCII(s[i])
+		h = (h ^ uint64(c)) * fnv1aPrime
+		order[m&63] = c
+		m += b2i(counts[c] == 0)
+		counts[c]++
+	}
+	h = fnv1aLower(h, name[at+len(s):])
+	var sum float64
+	for _, c := range order[:m] {
+		sum += kLog2k[counts[c]]
+	}
+	return kLog2[len(s)] - sum/float64(len(s)), splitmixFinal(h)
 }
 
 // kLog2k[k] is k·log2(k), kLog2[k] log2(k).
@@ -522,7 +578,7 @@ func (d *DNSExfil) eval(k *dnsExfilKey, vol *dnsVolume, now int64, propose func(
 	}
 	half := float64(c.MinLabelLen) / 2
 	sub := [5]float64{
-		clampScore(math.Log2(1+nQual/float64(c.MinNames)) / math.Log2(5)),
+		clampScore(math.Log2(1+nQual/float64(c.MinNames)) / log2Of5),
 		clampScore((meanLabel - half) / (63 - half)),
 		clampScore((meanEnt - 2.5) / 2),
 		clampScore(typedShare),

@@ -325,3 +325,24 @@ func BenchmarkDNSExfilObserve(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(st.Bytes)/float64(max(st.Keys, 1)), "B/key")
 }
+
+// TestFnvEntropyExact checks the fused pass against charEntropy and
+// dnsNameHash bit for bit: an entropy off by one ulp could move a name
+// across MinEntropy.
+func TestFnvEntropyExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "0123456789abcdefXYZ.-_"
+	for range 200000 {
+		b := make([]byte, 1+rng.IntN(120))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		name := string(b)
+		at := rng.IntN(len(name))
+		n := 1 + rng.IntN(len(name)-at)
+		e, h := fnvEntropy(name, at, n)
+		if we, wh := charEntropy(name[at:at+n]), dnsNameHash(name); e != we || h != wh {
+			t.Fatalf("fnvEntropy(%q, %d, %d) = %v, %x; want %v, %x", name, at, n, e, h, we, wh)
+		}
+	}
+}
