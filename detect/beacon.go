@@ -122,6 +122,9 @@ type beacon struct {
 	}
 	f    Finding
 	subs [6]SubScore
+	// lastAddr is the address the record being observed went to: a key
+	// by name reports the one its latest connection used.
+	lastAddr netip.Addr
 }
 
 // NewBeacon returns the beacon detector (kind "beacon").
@@ -439,6 +442,10 @@ func (b *beacon) Observe(r *flow.Record, propose func(*Finding)) {
 	}
 	s := &b.slots[idx]
 	s.flags |= flags
+	b.lastAddr = netip.Addr{}
+	if byName && !proxied {
+		b.lastAddr = dst
+	}
 	b.record(idx, s, r, propose)
 }
 
@@ -899,6 +906,8 @@ func (b *beacon) fillFinding(idx uint32, s *beaconSlot, score float64, st *beatS
 	}
 	if s.flags&slotName == 0 {
 		f.Dst = b.dsts.addr(s.dst)
+	} else {
+		f.Dst = b.lastAddr // the address of the latest connection (none through a proxy)
 	}
 	last := uint32(0)
 	if s.n > 0 {

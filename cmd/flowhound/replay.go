@@ -210,6 +210,8 @@ func printFindingSummary(w io.Writer, e *detect.Engine, top []detect.Finding) {
 	for _, f := range top {
 		var dst string
 		switch {
+		case f.FQDN != "" && f.Dst.IsValid():
+			dst = f.FQDN + " (" + f.Dst.String() + ")"
 		case f.Dst.IsValid():
 			dst = f.Dst.String()
 		case f.FQDN != "":
