@@ -43,6 +43,25 @@ func TestPacketPathDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per pass over %d packets of known flows, want 0", allocs, len(frames))
 	}
+	// In batches, as Run reads (the fused path), with and without
+	// prefetching flow state.
+	b := new(readBatch)
+	batched := func() {
+		for i := 0; i < len(frames); i += readAhead {
+			n := min(readAhead, len(frames)-i)
+			for j, f := range frames[i : i+n] {
+				ts += 1000
+				b.pkts[j] = pcapfile.Packet{Data: f, WireLen: len(f), Timestamp: ts, LinkType: pcapfile.LinkTypeEthernet}
+			}
+			s.packets(b, n)
+		}
+	}
+	for _, from := range []int{prefetchFlows, 0} {
+		s.prefetchMin = from
+		if allocs := testing.AllocsPerRun(5, batched); allocs != 0 {
+			t.Fatalf("%v allocations per batched pass over %d packets of known flows (prefetch from %d flows), want 0", allocs, len(frames), from)
+		}
+	}
 }
 
 // BenchmarkSensorPacket measures the per-packet path (decode + flow

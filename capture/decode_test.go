@@ -2,9 +2,14 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/flowhound/flowhound/capture/pcapfile"
+	"github.com/flowhound/flowhound/flow"
 )
 
 func TestDecode(t *testing.T) {
@@ -167,6 +172,7 @@ func FuzzDecode(f *testing.F) {
 		ether(0x8847, mplsLabel(16, true, inner)),
 		ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 47, gre(0x88be, &key, &seq, erspan2Hdr(5, ether(0x0800, inner))))),
 		ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 17, udp(1, 4789, vxlanHdr(1, ether(0x0800, inner))))),
+		ether(0x8100, vlan(3, 0x86dd, ipv6("::1", "::2", 6, zeroWindow(tcp(1, 2, 3, 4, flagACK, []byte("data")))))),
 		ether(0x0800, ipv4("1.1.1.1", "2.2.2.2", 17, udp(1, 6081, geneveHdr(1, 0x6558, ether(0x86dd, ipv6("::1", "::2", 0, ipv6Ext(44, ipv6FragHdr(6, 0, true, 1, tcp(1, 2, 3, 4, 5, nil))))))))),
 	}
 	for _, fr := range seeds {
@@ -198,6 +204,14 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("decoding into a reused Decoded differs on %x (wire %d):\n reused %+v %v\n parser %+v %v", frame, wire, c3, err3, *d2, err2)
 			}
 		}
+		checkFastPacket(t, slow, frame)
+		// A stream of copies of the frame: a new flow, packets of a known
+		// flow, and one after every idle timeout.
+		var st stream
+		for i, at := range []int64{1, 2, 3, 900} {
+			st.add(at*int64(time.Second), link, frame, len(frame)+i%2*100)
+		}
+		st.check(t)
 		d, err := dec.Decode(frame, link, len(frame))
 		if k, ok := IsDecodeError(err); ok && k == ErrPanic {
 			t.Fatalf("decoder panicked on %x", frame)
@@ -220,4 +234,144 @@ func sameDecoded(a, b *Decoded) bool {
 	}
 	x.Payload, y.Payload = nil, nil
 	return reflect.DeepEqual(x, y)
+}
+
+// checkFastPacket holds fastPacket to fastDecode and the parser: it takes
+// exactly the frames fastDecode takes, and for those gives the key,
+// direction and packet view that the parser's decode gives.
+func checkFastPacket(t *testing.T, slow *Decoder, frame []byte) {
+	t.Helper()
+	for _, wire := range []int{len(frame), len(frame) + 100} {
+		truncated := len(frame) < wire
+		var k flowKey
+		var pv pktView
+		fromA, ok := fastPacket(frame, truncated, &k, &pv)
+		fd := Decoded{truncated: truncated}
+		if fastOK := fastDecode(&fd, frame); ok != fastOK {
+			t.Fatalf("fastPacket takes %x (wire %d): %v, fastDecode: %v", frame, wire, ok, fastOK)
+		}
+		if !ok {
+			continue
+		}
+		d, err := slow.Decode(frame, linkEthernet, wire)
+		if err != nil || !d.HasIP {
+			t.Fatalf("fastPacket takes %x (wire %d), the parser says %v", frame, wire, err)
+		}
+		wantK, wantA := makeKey(d)
+		want := pktOf(d)
+		got := pv
+		if k != wantK || fromA != wantA || !bytes.Equal(got.Payload, want.Payload) {
+			t.Fatalf("fastPacket and parser disagree on %x (wire %d): key %+v %v, parser %+v %v", frame, wire, k, fromA, wantK, wantA)
+		}
+		got.Payload, want.Payload = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fastPacket and parser disagree on %x (wire %d):\n fused  %+v\n parser %+v", frame, wire, got, want)
+		}
+	}
+}
+
+// zeroWindow sets the window of a TCP header to 0.
+func zeroWindow(seg []byte) []byte {
+	seg[14], seg[15] = 0, 0
+	return seg
+}
+
+// stream is a sequence of captured frames, to run through sensors.
+type stream struct{ pkts []pcapfile.Packet }
+
+func (s *stream) add(ts int64, link uint16, frame []byte, wire int) {
+	s.pkts = append(s.pkts, pcapfile.Packet{Data: frame, Timestamp: ts, WireLen: wire, LinkType: pcapfile.LinkType(link)})
+}
+
+// run runs the stream through a sensor in batches, as Run does: fused
+// (or not), prefetching flow state from the first flow (or not). It
+// returns the records as JSON lines and the counters.
+func (s *stream) run(fused, prefetch bool, dedup time.Duration) ([]byte, Stats) {
+	var out []byte
+	cfg := Config{Table: TableConfig{Seed: 1, MaxFlows: 3, ActiveTimeout: 10 * time.Second}, Dedup: dedup}
+	sn := NewSensor(cfg, func(r *flow.Record) {
+		out = r.AppendJSON(out)
+		out = append(out, '\n')
+	})
+	sn.noFused = !fused
+	if prefetch {
+		sn.prefetchMin = 0
+	}
+	b := new(readBatch)
+	for i := 0; i < len(s.pkts); i += readAhead {
+		n := copy(b.pkts[:], s.pkts[i:])
+		sn.packets(b, n)
+	}
+	sn.Flush()
+	return out, sn.Stats()
+}
+
+// check fails t unless the fused path gives the records and counters of
+// the general path, with and without prefetching.
+func (s *stream) check(t *testing.T) {
+	t.Helper()
+	for _, prefetch := range []bool{false, true} {
+		wantOut, wantSt := s.run(false, prefetch, 0)
+		gotOut, gotSt := s.run(true, prefetch, 0)
+		if !bytes.Equal(gotOut, wantOut) || !reflect.DeepEqual(gotSt, wantSt) {
+			t.Fatalf("fused path and general path disagree (prefetch %v):\nfused:\n%s%+v\ngeneral:\n%s%+v", prefetch, gotOut, gotSt, wantOut, wantSt)
+		}
+	}
+}
+
+// FuzzFusedStream runs streams of frames through the fused path and the
+// general path of the sensor, which must give the same records and
+// counters. The input is a sequence of frames, each after three bytes: the
+// seconds since the frame before (times 4, so that idle timeouts expire)
+// and the frame's length.
+func FuzzFusedStream(f *testing.F) {
+	cli, srv := "10.0.0.1", "192.0.2.7"
+	hello := []byte{0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00, 0x00, 0x2c, 0x03, 0x03}
+	dnsQ := []byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1}
+	dnsR := append([]byte{0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0}, dnsQ[12:]...)
+	dnsR = append(dnsR, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1)
+	conv := [][]byte{
+		ether(0x0800, ipv4(cli, srv, 6, tcp(40000, 443, 100, 0, flagSYN, nil))),
+		ether(0x0800, ipv4(srv, cli, 6, tcp(443, 40000, 900, 101, flagSYN|flagACK, nil))),
+		ether(0x0800, ipv4(cli, srv, 6, tcp(40000, 443, 101, 901, flagACK, nil))),
+		ether(0x0800, ipv4(cli, srv, 6, tcp(40000, 443, 101, 901, flagACK|flagPSH, hello))),
+		ether(0x0800, ipv4(srv, cli, 6, tcp(443, 40000, 901, 112, flagACK, []byte("0123456789")))),
+		ether(0x0800, ipv4(srv, cli, 6, tcp(443, 40000, 921, 112, flagACK, []byte("abc")))),
+		ether(0x0800, ipv4(srv, cli, 6, tcp(443, 40000, 911, 112, flagACK, []byte("0123456789")))),
+		ether(0x0800, ipv4(cli, srv, 6, zeroWindow(tcp(40000, 443, 111, 921, flagACK, nil)))),
+		ether(0x8100, vlan(7, 0x0800, ipv4(cli, "198.51.100.1", 17, udp(5353, 53, dnsQ)))),
+		ether(0x8100, vlan(7, 0x0800, ipv4("198.51.100.1", cli, 17, udp(53, 5353, dnsR)))),
+		ether(0x8100, vlan(7, 0x0800, ipv4(cli, "198.51.100.1", 17, udp(5353, 53, dnsQ)))),
+		ether(0x86dd, ipv6("2001:db8::1", "2001:db8::2", 17, udp(1000, 2000, []byte("x")))),
+		ether(0x86dd, ipv6("2001:db8::2", "2001:db8::1", 6, tcp(80, 1000, 5, 0, flagRST, nil))),
+		ether(0x0800, ipv4(cli, srv, 6, tcp(40000, 443, 112, 924, flagFIN|flagACK, nil))),
+		ether(0x0800, ipv4(srv, cli, 6, tcp(443, 40000, 924, 113, flagFIN|flagACK, nil))),
+		ether(0x0800, ipv4(cli, srv, 6, tcp(40000, 443, 5000, 0, flagSYN, nil))),
+		ether(0x0800, ipv4(cli, srv, 1, icmpMsg(8, 0, nil))),
+	}
+	enc := func(gaps []byte, frames [][]byte) []byte {
+		var b []byte
+		for i, fr := range frames {
+			b = append(b, gaps[i%len(gaps)])
+			b = binary.BigEndian.AppendUint16(b, uint16(len(fr)))
+			b = append(b, fr...)
+		}
+		return b
+	}
+	f.Add(enc([]byte{0, 1}, conv))
+	f.Add(enc([]byte{0, 20, 80}, conv))
+	f.Add(enc([]byte{1}, append(append(conv, conv...), conv...)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st stream
+		ts := int64(time.Second)
+		for len(data) >= 3 && len(st.pkts) < 4*readAhead {
+			ts += int64(data[0]) * int64(4*time.Second)
+			n := min(int(binary.BigEndian.Uint16(data[1:])), len(data)-3)
+			frame := data[3 : 3+n]
+			// Some frames cut by the capture, by the gap's low bit.
+			st.add(ts, linkEthernet, frame, len(frame)+int(data[0]&1)*40)
+			data = data[3+n:]
+		}
+		st.check(t)
+	})
 }

@@ -41,7 +41,10 @@ type flowState struct {
 	hintDone  bool // application hints known or given up on
 	hintPkts  uint8
 	histLen   uint8
-	_         [6]byte
+	// tcpStates mirrors dir[0].tcpState | dir[1].tcpState<<4, so that a
+	// packet reads its peer's state here rather than on the peer's line.
+	tcpStates uint8
+	_         [5]byte
 
 	dir [2]dirState // by key side: 0 = a, 1 = b
 
@@ -126,7 +129,7 @@ func addrOf(b *[16]byte) netip.Addr {
 }
 
 // update counts a packet sent by key side `side`.
-func (f *flowState) update(d *Decoded, side int, ts int64, wireLen int) {
+func (f *flowState) update(d *pktView, side int, ts int64, wireLen int) {
 	if ts > f.last {
 		f.last = ts
 	}
@@ -153,12 +156,12 @@ func (f *flowState) update(d *Decoded, side int, ts int64, wireLen int) {
 	}
 }
 
-func (f *flowState) updateTCP(d *Decoded, side int, orig bool) {
-	ds, peer := &f.dir[side], &f.dir[1-side]
+func (f *flowState) updateTCP(d *pktView, side int, orig bool) {
+	ds := &f.dir[side]
 	fl := d.TCPFlags
-	if tcpMemo(fl, d.PayloadLen > 0, ds, peer) != ds.memo {
-		f.tcpLetters(d, ds, peer, orig)
-		ds.memo = tcpMemo(fl, d.PayloadLen > 0, ds, peer)
+	if f.tcpMemo(fl, d.PayloadLen > 0, side) != ds.memo {
+		f.tcpLetters(d, ds, &f.dir[1-side], orig)
+		ds.memo = f.tcpMemo(fl, d.PayloadLen > 0, side)
 	}
 	if d.Window == 0 && fl&(flagRST|flagSYN) == 0 {
 		f.addLogHist('W', orig, &ds.histCnt[1])
@@ -166,9 +169,12 @@ func (f *flowState) updateTCP(d *Decoded, side int, orig bool) {
 	f.trackSeq(d, ds, orig)
 }
 
-// tcpMemo packs what tcpLetters depends on; never 0.
-func tcpMemo(fl uint8, data bool, ds, peer *dirState) uint16 {
-	m := 1<<15 | uint16(fl) | uint16(ds.tcpState)<<9 | uint16(peer.tcpState)<<12
+// tcpMemo packs what tcpLetters depends on for a packet from key side
+// `side`: its flags, whether it carries data, and the endpoint states, own
+// and peer's. Never 0.
+func (f *flowState) tcpMemo(fl uint8, data bool, side int) uint16 {
+	own, peer := f.tcpStates>>(4*side)&0xf, f.tcpStates>>(4-4*side)&0xf
+	m := 1<<15 | uint16(fl) | uint16(own)<<9 | uint16(peer)<<12
 	if data {
 		m |= 1 << 8
 	}
@@ -177,7 +183,7 @@ func tcpMemo(fl uint8, data bool, ds, peer *dirState) uint16 {
 
 // tcpLetters adds the history letters of a TCP packet (but W, counted on
 // every packet) and moves the endpoint states.
-func (f *flowState) tcpLetters(d *Decoded, ds, peer *dirState, orig bool) {
+func (f *flowState) tcpLetters(d *pktView, ds, peer *dirState, orig bool) {
 	fl := d.TCPFlags
 	if fl&flagSYN != 0 {
 		if fl&flagACK != 0 {
@@ -227,13 +233,14 @@ func (f *flowState) tcpLetters(d *Decoded, ds, peer *dirState, orig bool) {
 			ds.tcpState = tcpClosed
 		}
 	}
+	f.tcpStates = f.dir[0].tcpState | f.dir[1].tcpState<<4
 }
 
 // trackSeq keeps per-direction payload bytes from sequence numbers, as
 // Zeek's conn.log does: retransmissions count once and bytes missing from the
 // capture still count. Relative offsets are 64-bit so multi-gigabyte flows
 // survive sequence wrap-around.
-func (f *flowState) trackSeq(d *Decoded, ds *dirState, orig bool) {
+func (f *flowState) trackSeq(d *pktView, ds *dirState, orig bool) {
 	fl := d.TCPFlags
 	if fl&flagSYN != 0 {
 		if !ds.synSeen || !ds.seqInit {

@@ -87,7 +87,8 @@ func (t *Table) addFragment(d *Decoded, ts int64, wireLen int) {
 				t.credit(f, side, &e.pending)
 				e.pending = pendingFrags{}
 			}
-			f.update(d, side, ts, wireLen)
+			p := pktOf(d)
+			f.update(&p, side, ts, wireLen)
 			t.stats.Packets++
 			e.seen = ts
 			ft.m[k] = e

@@ -59,7 +59,7 @@ func (h *hintParsers) intern(b []byte) string {
 }
 
 // hint looks at one payload-carrying packet of flow f.
-func (t *Table) hint(f *flowState, d *Decoded, orig bool) {
+func (t *Table) hint(f *flowState, d *pktView, orig bool) {
 	p := d.Payload
 	if len(p) == 0 {
 		return

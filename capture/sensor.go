@@ -71,6 +71,7 @@ type Sensor struct {
 	// prefetchMin is the table size from which Run prefetches flow state
 	// (prefetchFlows; tests lower it).
 	prefetchMin int
+	noFused     bool // tests: no fusedPackets
 	stats       Stats
 	first       int64
 	last        int64
@@ -139,25 +140,27 @@ type readBatch struct {
 	err   [readAhead]error
 	key   [readAhead]flowKey
 	hash  [readAhead]uint64
+	pv    [readAhead]pktView
 	fromA [readAhead]bool
 	keyed [readAhead]bool
 }
 
 // packets processes the first n packets of b, with the effect of calling
-// Packet on each in order. While the table fits in the caches that is what
-// it does; beyond that it makes three passes: decode and hash every packet
-// (prefetching its index slot), prefetch each flow's state through its now
-// cached slot, then update the table in order.
+// Packet on each in order. Without de-duplication it takes fusedPackets.
+// While the table fits in the caches that is what it does; beyond that it
+// makes three passes: decode and hash every packet (prefetching its index
+// slot), prefetch each flow's state through its now cached slot, then
+// update the table in order.
 func (s *Sensor) packets(b *readBatch, n int) {
 	t := s.table
+	if s.dd == nil && !s.dec.NoFastPath && !s.noFused {
+		s.fusedPackets(b, n)
+		return
+	}
 	if len(t.flows) <= s.prefetchMin {
 		d := &b.dec[0]
 		for i := range n {
-			p := &b.pkts[i]
-			err := s.dec.decodeInto(d, p.Data, uint16(p.LinkType), p.WireLen)
-			if s.account(p, d, err) && d.HasIP {
-				t.Add(d, p.Timestamp, p.WireLen)
-			}
+			s.decodeAdd(&b.pkts[i], d)
 		}
 		return
 	}
@@ -188,6 +191,84 @@ func (s *Sensor) packets(b *readBatch, n int) {
 		case d.HasIP:
 			t.Add(d, p.Timestamp, p.WireLen)
 		}
+	}
+}
+
+// fusedPackets is packets without de-duplication, for which the frames
+// fastPacket takes (most) skip the Decoded: key, hash and what the table
+// reads of a packet come straight from the frame, and a packet of a flow
+// the table holds in steady state is counted without decoding. The others
+// take the general path. Beyond prefetchMin flows it makes the three
+// passes of packets.
+func (s *Sensor) fusedPackets(b *readBatch, n int) {
+	t := s.table
+	d := &b.dec[0]
+	if len(t.flows) <= s.prefetchMin {
+		k, pv := &b.key[0], &b.pv[0]
+		for i := range n {
+			p := &b.pkts[i]
+			if p.LinkType == linkEthernet {
+				if fromA, ok := fastPacket(p.Data, len(p.Data) < p.WireLen, k, pv); ok {
+					s.fusedAdd(p, d, k, fromA, k.hash(t.cfg.Seed), pv)
+					continue
+				}
+			}
+			s.decodeAdd(p, d)
+		}
+		return
+	}
+	seed := t.cfg.Seed
+	for i := range n {
+		p := &b.pkts[i]
+		b.keyed[i] = false
+		if p.LinkType == linkEthernet {
+			b.fromA[i], b.keyed[i] = fastPacket(p.Data, len(p.Data) < p.WireLen, &b.key[i], &b.pv[i])
+			if b.keyed[i] {
+				b.hash[i] = b.key[i].hash(seed)
+				t.prefetchSlot(b.hash[i])
+			}
+		}
+	}
+	for i := range n {
+		if b.keyed[i] {
+			t.prefetchFlow(b.hash[i], b.fromA[i])
+		}
+	}
+	for i := range n {
+		p := &b.pkts[i]
+		if b.keyed[i] {
+			s.fusedAdd(p, d, &b.key[i], b.fromA[i], b.hash[i], &b.pv[i])
+		} else {
+			s.decodeAdd(p, d)
+		}
+	}
+}
+
+// fusedAdd is Packet for a frame that fastPacket took, given its key k,
+// direction, hash h and view pv. It decodes into d only a packet that is
+// not of a flow the table holds in steady state.
+func (s *Sensor) fusedAdd(p *pcapfile.Packet, d *Decoded, k *flowKey, fromA bool, h uint64, pv *pktView) {
+	s.account(p, nil, nil)
+	t := s.table
+	ts := p.Timestamp
+	if ts > t.now {
+		t.now = ts
+		if ts >= t.nextSweep {
+			t.sweep()
+		}
+	}
+	if !t.addKnown(k, fromA, h, pv, ts, p.WireLen) {
+		// The general path, which takes the same frame fast.
+		s.dec.decodeInto(d, p.Data, linkEthernet, p.WireLen)
+		t.add(d, k, fromA, h, ts, p.WireLen)
+	}
+}
+
+// decodeAdd is Packet decoding into d.
+func (s *Sensor) decodeAdd(p *pcapfile.Packet, d *Decoded) {
+	err := s.dec.decodeInto(d, p.Data, uint16(p.LinkType), p.WireLen)
+	if s.account(p, d, err) && d.HasIP {
+		s.table.Add(d, p.Timestamp, p.WireLen)
 	}
 }
 
@@ -275,6 +356,7 @@ func (s *Sensor) runBatches(ctx context.Context, next func([]pcapfile.Packet) (i
 	}
 	clear(b.pkts[:]) // do not keep the last file's memory reachable
 	clear(b.dec[:])
+	clear(b.pv[:])
 	s.Flush()
 	if len(s.stats.FileErrors) > 0 {
 		return &IncompleteError{Errs: s.stats.FileErrors}

@@ -267,20 +267,54 @@ func (t *Table) add(d *Decoded, k *flowKey, fromA bool, h uint64, ts int64, wire
 	if fromA {
 		side = 0
 	}
-	f.update(d, side, ts, wireLen)
-	if !f.hintDone && len(d.Payload) > 0 {
-		t.hint(f, d, uint8(side) == f.origSide)
-	}
+	p := pktOf(d)
+	t.count(f, &p, side, ts, wireLen)
 	if d.Frag {
 		t.firstFragment(d, idx, fromA, ts)
 	}
+	t.settle(f, idx, &p)
+}
+
+// addKnown is add for a packet of a flow the table holds and that the
+// packet does not end (by timeout or port reuse): what fastPacket gives
+// for most packets. It reports false, having changed nothing, for any
+// other packet, which then takes add. The caller has moved the clock.
+func (t *Table) addKnown(k *flowKey, fromA bool, h uint64, p *pktView, ts int64, wireLen int) bool {
+	idx := t.lookup(k, h)
+	if idx == 0 {
+		return false
+	}
+	f := &t.flows[idx]
+	if ts-f.last >= t.timeouts[f.class] || f.class == classTCPClosed && p.Proto == 6 && p.TCPFlags&(flagSYN|flagACK) == flagSYN {
+		return false // as in add
+	}
+	side := 1
+	if fromA {
+		side = 0
+	}
+	t.count(f, p, side, ts, wireLen)
+	t.settle(f, idx, p)
+	return true
+}
+
+// count counts a packet sent by key side `side` into its flow f, hints
+// included.
+func (t *Table) count(f *flowState, p *pktView, side int, ts int64, wireLen int) {
+	f.update(p, side, ts, wireLen)
+	if !f.hintDone && len(p.Payload) > 0 {
+		t.hint(f, p, uint8(side) == f.origSide)
+	}
+}
+
+// settle ends the counting of a packet of flow idx (f): its timeout class.
+func (t *Table) settle(f *flowState, idx uint32, p *pktView) {
 	// Idle lists are kept lazily: a packet does not move its flow to the
 	// tail (that would touch two other flows' memory per packet); the sweep
 	// re-queues flows that turn out to be active. Only a change of timeout
 	// class moves a flow now.
 	// Only TCP changes class, and only on SYN, FIN or RST, or when an
 	// attempt becomes established.
-	if d.Proto == 6 && (d.TCPFlags&(flagSYN|flagFIN|flagRST) != 0 || f.class == classTCPAttempt) {
+	if p.Proto == 6 && (p.TCPFlags&(flagSYN|flagFIN|flagRST) != 0 || f.class == classTCPAttempt) {
 		t.reclassify(idx)
 	}
 	t.stats.Packets++
