@@ -213,38 +213,37 @@ func (r *Reader) next(p *Packet) error {
 	return r.nextRecord(p)
 }
 
+// endFaultGuard, deferred right after debug.SetPanicOnFault(true) (whose
+// result is old), restores the setting and turns a fault on the mapping
+// into an *Error in *err. With packets already returned (*n > 0) the error
+// is kept for the next call. It must be the deferred call itself, for
+// recover to see the panic.
+func (r *Reader) endFaultGuard(old bool, err *error, n *int) {
+	debug.SetPanicOnFault(old)
+	v := recover()
+	if v == nil {
+		return
+	}
+	if _, fault := v.(interface{ Addr() uintptr }); !fault {
+		panic(v)
+	}
+	*err = r.fail(r.in.offset(), io.ErrUnexpectedEOF, "file shrank while mapped")
+	if n != nil && *n > 0 {
+		*err = nil // reported by the next call
+	}
+}
+
 // nextMapped turns the SIGBUS of a file truncated under its mapping into an
 // *Error rather than a crash of the whole sensor.
 func (r *Reader) nextMapped(p *Packet) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if v := recover(); v != nil {
-			if _, fault := v.(interface{ Addr() uintptr }); !fault {
-				panic(v)
-			}
-			err = r.fail(r.in.offset(), io.ErrUnexpectedEOF, "file shrank while mapped")
-		}
-	}()
+	defer r.endFaultGuard(debug.SetPanicOnFault(true), &err, nil)
 	r.in.prefetch()
 	return r.next(p)
 }
 
 // nextMappedBatch is nextMapped for a batch: one fault guard for all of it.
 func (r *Reader) nextMappedBatch(ps []Packet) (n int, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if v := recover(); v != nil {
-			if _, fault := v.(interface{ Addr() uintptr }); !fault {
-				panic(v)
-			}
-			err = r.fail(r.in.offset(), io.ErrUnexpectedEOF, "file shrank while mapped")
-			if n > 0 {
-				err = nil // reported by the next call
-			}
-		}
-	}()
+	defer r.endFaultGuard(debug.SetPanicOnFault(true), &err, &n)
 	for n < len(ps) {
 		if !r.ng {
 			if n += r.nextRecordsMapped(ps[n:]); n == len(ps) {

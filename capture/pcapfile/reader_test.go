@@ -569,35 +569,56 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// A file truncated under its mapping must give an error, not SIGBUS.
+// A file truncated under its mapping must give an error, not SIGBUS, to
+// Next and to NextBatch (which returns what it read first and the error
+// at its next call).
 func TestMappedFileShrinks(t *testing.T) {
-	var recs []rec
-	for i := range 200 {
-		recs = append(recs, rec{sec: t0 + uint32(i), data: frame(1000, byte(i))})
-	}
-	path := tempFile(t, "shrinks.pcap", pcapFile(le, magicMicro, 1, recs...))
-	r, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.mapped == nil {
-		t.Skip("file is not memory-mapped on this platform")
-	}
-	var p Packet
-	if err := r.Next(&p); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	n := 1
-	for err = r.Next(&p); err == nil; err = r.Next(&p) {
-		n++
-	}
-	var e *Error
-	if !errors.As(err, &e) || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "shrank") {
-		t.Errorf("after %d packets got %v, want an *Error about the file shrinking", n, err)
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Next", true: "NextBatch"}[batch], func(t *testing.T) {
+			var recs []rec
+			for i := range 200 {
+				recs = append(recs, rec{sec: t0 + uint32(i), data: frame(1000, byte(i))})
+			}
+			path := tempFile(t, "shrinks.pcap", pcapFile(le, magicMicro, 1, recs...))
+			r, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if r.mapped == nil {
+				t.Skip("file is not memory-mapped on this platform")
+			}
+			var p Packet
+			if err := r.Next(&p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			n := 1
+			if batch {
+				ps := make([]Packet, 32)
+				for {
+					k, berr := r.NextBatch(ps)
+					n += k
+					if berr != nil {
+						err = berr
+						break
+					}
+					if k == 0 {
+						t.Fatal("NextBatch returned nothing and no error")
+					}
+				}
+			} else {
+				for err = r.Next(&p); err == nil; err = r.Next(&p) {
+					n++
+				}
+			}
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "shrank") {
+				t.Errorf("after %d packets got %v, want an *Error about the file shrinking", n, err)
+			}
+		})
 	}
 }
 
