@@ -30,6 +30,11 @@ type cumDeltas struct {
 	// records are the only record of their flow, and an empty bucket says
 	// so without a map lookup. A bucket that saturates stays set for good.
 	maybe []uint8
+	// minDur is the shortest duration of a tracked flow's first interim
+	// record. A final record that is shorter cannot belong to a tracked
+	// flow (a flow's later records are at least as long), so it is passed
+	// without hashing its UID: most records are such short final ones.
+	minDur int64
 }
 
 const cumBuckets = 1 << 13
@@ -51,7 +56,7 @@ type cumDelta struct {
 }
 
 func newCumDeltas(max int) cumDeltas {
-	u := cumDeltas{t: newKeyedLRU[uint64, cumCounts](max), maybe: make([]uint8, cumBuckets)}
+	u := cumDeltas{t: newKeyedLRU[uint64, cumCounts](max), maybe: make([]uint8, cumBuckets), minDur: math.MaxInt64}
 	u.t.onDrop = func(h *uint64, _ *cumCounts) { u.forget(*h) }
 	return u
 }
@@ -71,9 +76,13 @@ func (u *cumDeltas) delta(r *flow.Record, now int64) cumDelta {
 		q = r.App.DNSQueries
 	}
 	cur := cumCounts{out: r.OrigBytes, in: r.RespBytes, dur: now - r.Start.UnixNano(), queries: q}
-	h := recordFlowHash(r)
 	var d cumDelta
 	d.dur = cur.dur
+	if r.Final && cur.dur < u.minDur {
+		d.out, d.in, d.queries, d.first = cur.out, cur.in, cur.queries, true
+		return d
+	}
+	h := recordFlowHash(r)
 	if u.maybe[h%cumBuckets] == 0 {
 		// Not tracked.
 	} else if e := u.t.get(h, now); e != nil {
@@ -92,6 +101,7 @@ func (u *cumDeltas) delta(r *flow.Record, now int64) cumDelta {
 	d.out, d.in, d.queries, d.first = cur.out, cur.in, cur.queries, true
 	if !r.Final {
 		*u.t.insert(h, now) = cur
+		u.minDur = min(u.minDur, cur.dur)
 		if b := &u.maybe[h%cumBuckets]; *b < math.MaxUint8 {
 			*b++
 		}
