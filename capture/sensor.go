@@ -175,11 +175,7 @@ func (s *Sensor) packets(b *readBatch, n int) {
 			t.prefetchSlot(b.hash[i])
 		}
 	}
-	for i := range n {
-		if b.keyed[i] {
-			t.prefetchFlow(b.hash[i], b.fromA[i])
-		}
-	}
+	b.prefetchFlows(t, n)
 	for i := range n {
 		p, d := &b.pkts[i], &b.dec[i]
 		if !s.account(p, d, b.err[i]) {
@@ -190,6 +186,17 @@ func (s *Sensor) packets(b *readBatch, n int) {
 			t.addKeyed(d, &b.key[i], b.fromA[i], b.hash[i], p.Timestamp, p.WireLen)
 		case d.HasIP:
 			t.Add(d, p.Timestamp, p.WireLen)
+		}
+	}
+}
+
+// prefetchFlows prefetches the flow state of the batch's keyed packets,
+// between hashing them (which prefetched their index slots) and updating
+// them.
+func (b *readBatch) prefetchFlows(t *Table, n int) {
+	for i := range n {
+		if b.keyed[i] {
+			t.prefetchFlow(b.hash[i], b.fromA[i])
 		}
 	}
 }
@@ -229,11 +236,7 @@ func (s *Sensor) fusedPackets(b *readBatch, n int) {
 			}
 		}
 	}
-	for i := range n {
-		if b.keyed[i] {
-			t.prefetchFlow(b.hash[i], b.fromA[i])
-		}
-	}
+	b.prefetchFlows(t, n)
 	for i := range n {
 		p := &b.pkts[i]
 		if b.keyed[i] {
