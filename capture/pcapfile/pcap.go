@@ -79,13 +79,7 @@ func (r *Reader) nextRecord(p *Packet) error {
 		return r.short(off, err, "truncated record: header says %d bytes, %d left", caplen, len(rec)-r.recLen)
 	}
 	r.in.consume(n)
-	*p = Packet{
-		Data:      rec[r.recLen:n:n],
-		Timestamp: int64(sec)*1e9 + int64(frac)*r.fracMul,
-		WireLen:   int(wire),
-		LinkType:  r.link,
-		Index:     r.index,
-	}
+	p.set(rec[r.recLen:n:n], int64(sec)*1e9+int64(frac)*r.fracMul, int(wire), r.link, 0, r.index)
 	r.index++
 	return nil
 }
@@ -115,13 +109,7 @@ func (r *Reader) nextRecordsMapped(ps []Packet) int {
 			break
 		}
 		next := pos + hl + int(caplen)
-		ps[n] = Packet{
-			Data:      buf[pos+hl : next : next],
-			Timestamp: int64(r.u32(h))*1e9 + int64(r.u32(h[4:]))*r.fracMul,
-			WireLen:   int(wire),
-			LinkType:  r.link,
-			Index:     r.index,
-		}
+		ps[n].set(buf[pos+hl:next:next], int64(r.u32(h))*1e9+int64(r.u32(h[4:]))*r.fracMul, int(wire), r.link, 0, r.index)
 		r.index++
 		pos = next
 		n++

@@ -268,14 +268,7 @@ func (r *Reader) readPacket(p *Packet, off int64, typ, blen uint32) error {
 	f := &r.ifaces[id]
 	ts := f.nanos(uint64(r.u32(b[12:]))<<32 | uint64(r.u32(b[16:])))
 	end := 28 + int(caplen)
-	*p = Packet{
-		Data:      b[28:end:end],
-		Timestamp: ts,
-		WireLen:   int(wire),
-		LinkType:  f.link,
-		Interface: int(id),
-		Index:     r.index,
-	}
+	p.set(b[28:end:end], ts, int(wire), f.link, int(id), r.index)
 	r.lastTS = ts
 	r.index++
 	r.in.consume(int(blen))
@@ -304,13 +297,7 @@ func (r *Reader) readSimplePacket(p *Packet, off int64, blen uint32) error {
 		return r.fail(off, ErrMalformed, "caplen %d exceeds the %d-byte limit", caplen, MaxSnaplen)
 	}
 	end := 12 + int(caplen)
-	*p = Packet{
-		Data:      b[12:end:end],
-		Timestamp: r.lastTS,
-		WireLen:   int(wire),
-		LinkType:  f.link,
-		Index:     r.index,
-	}
+	p.set(b[12:end:end], r.lastTS, int(wire), f.link, 0, r.index)
 	r.index++
 	r.in.consume(int(blen))
 	return nil
