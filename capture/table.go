@@ -519,6 +519,7 @@ func (t *Table) sweep() {
 			if now-f.queued < to {
 				break
 			}
+			t.prefetchExpiring(f.next)
 			if now-f.last >= to {
 				t.finish(h, true)
 				continue
@@ -542,6 +543,32 @@ func (t *Table) sweep() {
 		t.insertActive(h)
 	}
 	t.frags.expire(now, t)
+}
+
+// prefetchExpiring starts loading what emitting flow idx, next in an idle
+// list the sweep is walking, will read: its state and, one step further
+// along the list, the details and hints it points to. Flows reach the
+// head of an idle list long after their last packet, so all of it is cold.
+func (t *Table) prefetchExpiring(idx uint32) {
+	if idx == 0 || t.emit == nil {
+		return
+	}
+	f := &t.flows[idx]
+	if x := f.extra; x != nil {
+		// f's lines were prefetched a step ago. Most extras are a
+		// flowExtraApp, the hints right behind the extra.
+		p := unsafe.Pointer(x)
+		prefetch(p)
+		prefetch(unsafe.Add(p, 64))
+		prefetch(unsafe.Add(p, 128))
+	}
+	if n := f.next; n != 0 {
+		g := unsafe.Pointer(&t.flows[n])
+		prefetch(g)
+		prefetch(unsafe.Add(g, 64))
+		prefetch(unsafe.Add(g, 128))
+		prefetch(unsafe.Add(g, 192))
+	}
 }
 
 // finish emits a flow's final record and forgets it.
