@@ -72,11 +72,15 @@ type dirState struct {
 	seqInit                   bool
 	synSeen                   bool
 	histCnt                   [3]uint8 // log-scale counters for T, W, G
-	// memo is the tcpMemo of the last packet from this side after
-	// updateTCP applied it: flags, whether it carried data, and both
-	// endpoint states. The letters and state changes a packet causes
-	// depend on nothing else and applying them twice changes nothing, so a
-	// packet whose memo matches (most packets of a connection) skips them.
+	// memo spares tcpLetters most packets of a connection. A packet
+	// without SYN, FIN or RST adds letters and moves endpoint states by
+	// nothing but whether it has ACK, whether it carries data, and the
+	// two endpoint states; and once applied, applying it again changes
+	// nothing. So the low byte holds the flow's tcpStates and bits 8-11
+	// (memoBit) the kinds of such packets this side sent, applied, since
+	// the states were last that value: a packet of a kind set there skips
+	// tcpLetters. Four kinds, not one, because a side alternates between
+	// segments with data and bare ACKs.
 	memo uint16
 }
 
@@ -159,9 +163,14 @@ func (f *flowState) update(d *pktView, side int, ts int64, wireLen int) {
 func (f *flowState) updateTCP(d *pktView, side int, orig bool) {
 	ds := &f.dir[side]
 	fl := d.TCPFlags
-	if f.tcpMemo(fl, d.PayloadLen > 0, side) != ds.memo {
+	if fl&(flagSYN|flagFIN|flagRST) != 0 {
 		f.tcpLetters(d, ds, &f.dir[1-side], orig)
-		ds.memo = f.tcpMemo(fl, d.PayloadLen > 0, side)
+	} else if bit := memoBit(fl, d.PayloadLen > 0); ds.memo&bit == 0 || uint8(ds.memo) != f.tcpStates {
+		f.tcpLetters(d, ds, &f.dir[1-side], orig)
+		if uint8(ds.memo) != f.tcpStates {
+			ds.memo = uint16(f.tcpStates)
+		}
+		ds.memo |= bit
 	}
 	if d.Window == 0 && fl&(flagRST|flagSYN) == 0 {
 		f.addLogHist('W', orig, &ds.histCnt[1])
@@ -169,16 +178,16 @@ func (f *flowState) updateTCP(d *pktView, side int, orig bool) {
 	f.trackSeq(d, ds, orig)
 }
 
-// tcpMemo packs what tcpLetters depends on for a packet from key side
-// `side`: its flags, whether it carries data, and the endpoint states, own
-// and peer's. Never 0.
-func (f *flowState) tcpMemo(fl uint8, data bool, side int) uint16 {
-	own, peer := f.tcpStates>>(4*side)&0xf, f.tcpStates>>(4-4*side)&0xf
-	m := 1<<15 | uint16(fl) | uint16(own)<<9 | uint16(peer)<<12
+// memoBit is the bit of dirState.memo that stands for a packet without
+// SYN, FIN or RST, by whether it has ACK and whether it carries data: what
+// tcpLetters reads of such a packet. memo's low byte is the flow's
+// tcpStates when those bits were set.
+func memoBit(fl uint8, data bool) uint16 {
+	i := fl >> 3 & 2 // ACK (0x10) -> 2
 	if data {
-		m |= 1 << 8
+		i |= 1
 	}
-	return m
+	return 1 << (8 + i)
 }
 
 // tcpLetters adds the history letters of a TCP packet (but W, counted on
