@@ -91,6 +91,9 @@ type flowExtra struct {
 	encap *flow.Encap
 	app   *flow.App
 	hello *[]byte // a ClientHello split across segments, until complete
+	// whole is the flowExtraApp this extra is the head of, if it is one:
+	// the table reuses those once their flow is done.
+	whole *flowExtraApp
 }
 
 func (f *flowState) init(d *Decoded, fromA bool) {

@@ -87,11 +87,20 @@ func (t *Table) hint(f *flowState, d *pktView, orig bool) {
 
 func isDNSPort(p uint16) bool { return p == 53 || p == 5353 || p == 5355 }
 
-func (f *flowState) app() *flow.App {
+// app returns flow f's application hints, making them if it has none.
+func (t *Table) app(f *flowState) *flow.App {
 	if f.extra == nil {
-		// Most flows with extras have only hints: one allocation.
-		x := &flowExtraApp{a: flow.App{DNSRcode: -1}}
-		x.app = &x.a
+		// Most flows with extras have only hints: one object, reused
+		// from a finished flow when there is one.
+		var x *flowExtraApp
+		if n := len(t.spareApps); n > 0 {
+			x = t.spareApps[n-1]
+			t.spareApps = t.spareApps[:n-1]
+		} else {
+			x = new(flowExtraApp)
+		}
+		x.a.DNSRcode = -1
+		x.app, x.whole = &x.a, x
 		f.extra = &x.flowExtra
 		return x.app
 	}
@@ -107,13 +116,27 @@ type flowExtraApp struct {
 	a flow.App
 }
 
+// maxSpareApps bounds the finished flows' hints kept for reuse (~0.8 MiB).
+const maxSpareApps = 4096
+
+// spare keeps the hints of a flow that is done, its last record emitted,
+// for the next flow that needs some. The record's App pointed there: emit
+// functions copy what they keep (NewTable says so). The slices and
+// strings the App held are left to whoever kept them.
+func (t *Table) spare(x *flowExtra) {
+	if w := x.whole; w != nil && len(t.spareApps) < maxSpareApps {
+		*w = flowExtraApp{}
+		t.spareApps = append(t.spareApps, w)
+	}
+}
+
 func (t *Table) hintDNS(f *flowState, msg []byte) {
 	m := &t.hints.dns
 	if err := m.Parse(msg); err != nil && m.QName == nil {
 		t.stats.HintErrors++
 		return
 	}
-	a := f.app()
+	a := t.app(f)
 	h := &t.hints
 	if a.DNSQuery == "" && m.QName != nil {
 		a.DNSQuery = h.intern(m.QName)
@@ -175,7 +198,7 @@ func (t *Table) hintTCPClient(f *flowState, p []byte) {
 		res, need := t.hints.tls.Parse(p)
 		switch res {
 		case apphint.HelloFound:
-			f.app().TLSSNI = t.hints.intern(t.hints.tls.SNI)
+			t.app(f).TLSSNI = t.hints.intern(t.hints.tls.SNI)
 		case apphint.HelloIncomplete:
 			if buf == nil && need <= maxHelloBuffer && len(p) < maxHelloBuffer {
 				b := make([]byte, len(p), need)
@@ -200,7 +223,7 @@ func (t *Table) hintTCPClient(f *flowState, p []byte) {
 	}
 	req := &t.hints.http
 	if apphint.ParseHTTPRequest(p, req) {
-		a := f.app()
+		a := t.app(f)
 		a.HTTPMethod = t.hints.intern(req.Method)
 		a.HTTPHost = t.hints.intern(req.Host)
 		a.HTTPProxyTarget = t.hints.intern(req.ProxyTarget)

@@ -78,7 +78,7 @@ type Sensor struct {
 }
 
 // NewSensor returns a sensor that calls emit for every flow record (the
-// record is reused after emit returns).
+// record and its App are reused after emit returns; see NewTable).
 func NewSensor(cfg Config, emit func(*flow.Record)) *Sensor {
 	s := &Sensor{dec: NewDecoder(), table: NewTable(cfg.Table, emit), prefetchMin: prefetchFlows}
 	if cfg.Dedup > 0 {

@@ -113,8 +113,9 @@ type Table struct {
 
 	frags fragTable
 
-	hints hintParsers
-	key   flowKey // scratch key of the packet being added
+	hints     hintParsers
+	spareApps []*flowExtraApp // hints of finished flows, for reuse
+	key       flowKey         // scratch key of the packet being added
 
 	emit  func(*flow.Record)
 	rec   flow.Record
@@ -131,7 +132,8 @@ type slot struct {
 type list struct{ head, tail uint32 }
 
 // NewTable returns a table that calls emit for every record. The record
-// passed to emit is reused: copy what must outlive the call.
+// passed to emit is reused, and so is the App it points to (the strings and
+// slices in them are not): copy what must outlive the call.
 func NewTable(cfg TableConfig, emit func(*flow.Record)) *Table {
 	cfg.fill()
 	t := &Table{cfg: cfg, emit: emit}
@@ -580,7 +582,10 @@ func (t *Table) finish(idx uint32, final bool) {
 	t.unlink(&t.activeList, idx)
 	t.remove(idx)
 	f.live = false
-	f.extra = nil
+	if f.extra != nil {
+		t.spare(f.extra)
+		f.extra = nil
+	}
 	t.free = append(t.free, idx)
 }
 
