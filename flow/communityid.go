@@ -2,7 +2,6 @@ package flow
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
 )
@@ -46,9 +45,6 @@ func AppendCommunityID(b []byte, seed uint16, src, dst netip.Addr, sport, dport 
 		return b
 	}
 
-	var sa, da [16]byte
-	sl, dl := putAddr(&sa, src), putAddr(&da, dst)
-
 	hasPorts := true
 	oneWay := false
 	switch proto {
@@ -71,35 +67,92 @@ func AppendCommunityID(b []byte, seed uint16, src, dst netip.Addr, sport, dport 
 		sport, dport = 0, 0
 	}
 
-	// One-way ICMP messages have no answer to pair with, so the spec (like
-	// Zeek) leaves them in the order they were sent.
-	if !oneWay {
-		c := bytes.Compare(sa[:sl], da[:dl])
-		if c > 0 || (c == 0 && sport > dport) {
-			sa, da = da, sa
-			sl, dl = dl, sl
+	// The input, at most 2 + 16 + 16 + 2 + 4 = 40 bytes, is written
+	// straight into the one SHA-1 block it pads to. One-way ICMP messages
+	// have no answer to pair with, so the spec (like Zeek) leaves them in
+	// the order they were sent; all else is ordered so that both
+	// directions of a flow hash alike.
+	var blk [64]byte
+	binary.BigEndian.PutUint16(blk[0:], seed)
+	var n int
+	switch is4 := src.Is4(); {
+	case is4 && dst.Is4():
+		sv, dv := src.As4(), dst.As4()
+		s, d := binary.BigEndian.Uint32(sv[:]), binary.BigEndian.Uint32(dv[:])
+		if !oneWay && (s > d || (s == d && sport > dport)) {
+			s, d = d, s
 			sport, dport = dport, sport
 		}
+		binary.BigEndian.PutUint32(blk[2:], s)
+		binary.BigEndian.PutUint32(blk[6:], d)
+		n = 10
+	case !is4 && !dst.Is4():
+		sv, dv := src.As16(), dst.As16()
+		sh, sl := binary.BigEndian.Uint64(sv[:]), binary.BigEndian.Uint64(sv[8:])
+		dh, dl := binary.BigEndian.Uint64(dv[:]), binary.BigEndian.Uint64(dv[8:])
+		if !oneWay && (sh > dh || (sh == dh && (sl > dl || (sl == dl && sport > dport)))) {
+			sh, sl, dh, dl = dh, dl, sh, sl
+			sport, dport = dport, sport
+		}
+		binary.BigEndian.PutUint64(blk[2:], sh)
+		binary.BigEndian.PutUint64(blk[10:], sl)
+		binary.BigEndian.PutUint64(blk[18:], dh)
+		binary.BigEndian.PutUint64(blk[26:], dl)
+		n = 34
+	default:
+		// One IPv4 and one IPv6 address: the spec orders the endpoints
+		// by their bytes, the shorter first when it is a prefix.
+		var sa, da [16]byte
+		sl, dl := putAddr(&sa, src), putAddr(&da, dst)
+		if !oneWay {
+			c := bytes.Compare(sa[:sl], da[:dl])
+			if c > 0 || (c == 0 && sport > dport) {
+				sa, da = da, sa
+				sl, dl = dl, sl
+				sport, dport = dport, sport
+			}
+		}
+		n = 2
+		n += copy(blk[n:], sa[:sl])
+		n += copy(blk[n:], da[:dl])
 	}
-
-	// At most 2 + 16 + 16 + 2 + 4 = 40 bytes; kept on the stack.
-	var in [40]byte
-	binary.BigEndian.PutUint16(in[0:], seed)
-	n := 2
-	n += copy(in[n:], sa[:sl])
-	n += copy(in[n:], da[:dl])
-	in[n] = byte(proto)
-	in[n+1] = 0
+	blk[n] = byte(proto)
+	// blk[n+1] is the zero padding byte.
 	n += 2
 	if hasPorts {
-		binary.BigEndian.PutUint16(in[n:], sport)
-		binary.BigEndian.PutUint16(in[n+2:], dport)
+		binary.BigEndian.PutUint16(blk[n:], sport)
+		binary.BigEndian.PutUint16(blk[n+2:], dport)
 		n += 4
 	}
-	sum := sha1Short(in[:n])
+	blk[n] = 0x80
+	blk[63] = byte(n * 8) // the bit length, at most 320, in the last two bytes
+	blk[62] = byte(n * 8 >> 8)
+	sum := sha1Block(&blk)
 
-	b = append(b, '1', ':')
-	return base64.StdEncoding.AppendEncode(b, sum[:])
+	var out [communityIDLen]byte
+	out[0], out[1] = '1', ':'
+	encodeDigest(&out, &sum)
+	return append(b, out[:]...)
+}
+
+// encodeDigest writes the standard, padded base64 of sum to out[2:]: six
+// groups of three bytes to four characters each, then the last two bytes
+// to three characters and '='.
+func encodeDigest(out *[communityIDLen]byte, sum *[20]byte) {
+	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range 6 {
+		v := uint(sum[3*i])<<16 | uint(sum[3*i+1])<<8 | uint(sum[3*i+2])
+		o := out[2+4*i : 6+4*i]
+		o[0] = enc[v>>18&0x3f]
+		o[1] = enc[v>>12&0x3f]
+		o[2] = enc[v>>6&0x3f]
+		o[3] = enc[v&0x3f]
+	}
+	v := uint(sum[18])<<16 | uint(sum[19])<<8
+	out[26] = enc[v>>18&0x3f]
+	out[27] = enc[v>>12&0x3f]
+	out[28] = enc[v>>6&0x3f]
+	out[29] = '='
 }
 
 // putAddr writes a's network-order bytes to p and returns their count.

@@ -1,6 +1,10 @@
 package flow
 
 import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -236,5 +240,117 @@ func BenchmarkAppendCommunityID(b *testing.B) {
 				buf = AppendCommunityID(buf[:0], 0, bb.src, bb.dst, 54585, 53, ProtoUDP)
 			}
 		})
+	}
+}
+
+// refCommunityID is the spec's algorithm written plainly, with crypto/sha1
+// and encoding/base64, to check the fast paths of AppendCommunityID.
+func refCommunityID(seed uint16, src, dst netip.Addr, sport, dport uint16, proto Proto) string {
+	src, dst = src.Unmap(), dst.Unmap()
+	if !src.IsValid() || !dst.IsValid() {
+		return ""
+	}
+	hasPorts, oneWay := true, false
+	switch proto {
+	case ProtoTCP, ProtoUDP, ProtoSCTP:
+	case ProtoICMP, ProtoICMPv6:
+		counterpart := icmpCounterpart
+		if proto == ProtoICMPv6 {
+			counterpart = icmp6Counterpart
+		}
+		if c, ok := counterpart(sport); ok {
+			dport = c
+		} else {
+			oneWay = true
+		}
+	default:
+		hasPorts = false
+		sport, dport = 0, 0
+	}
+	sa, da := src.AsSlice(), dst.AsSlice()
+	if !oneWay {
+		if c := bytes.Compare(sa, da); c > 0 || (c == 0 && sport > dport) {
+			sa, da, sport, dport = da, sa, dport, sport
+		}
+	}
+	in := binary.BigEndian.AppendUint16(nil, seed)
+	in = append(in, sa...)
+	in = append(in, da...)
+	in = append(in, byte(proto), 0)
+	if hasPorts {
+		in = binary.BigEndian.AppendUint16(in, sport)
+		in = binary.BigEndian.AppendUint16(in, dport)
+	}
+	sum := sha1.Sum(in)
+	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func TestCommunityIDMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	protos := []Proto{ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoICMPv6, 0, 46, 47, 255}
+	addr := func() netip.Addr {
+		switch r.IntN(6) {
+		case 0:
+			return netip.Addr{}
+		case 1:
+			// IPv4-mapped, hashed as IPv4.
+			return netip.AddrFrom16(randAddr(r).Unmap().As16())
+		case 2:
+			// Shares a prefix with an IPv4 address, to exercise the
+			// mixed-family ordering.
+			a := [16]byte{10, 0, 0, 1}
+			a[4+r.IntN(12)] = byte(r.Uint32())
+			return netip.AddrFrom16(a)
+		case 3:
+			// IPv6 addresses sharing their first 8 bytes.
+			a := netip.MustParseAddr("2001:db8::1").As16()
+			a[8+r.IntN(8)] = byte(r.IntN(3))
+			return netip.AddrFrom16(a)
+		}
+		return randAddr(r)
+	}
+	buf := make([]byte, 0, 64)
+	for range 200000 {
+		src, dst := addr(), addr()
+		if r.IntN(8) == 0 {
+			dst = src
+		}
+		sport, dport := uint16(r.Uint32()), uint16(r.Uint32())
+		if r.IntN(2) == 0 {
+			sport, dport = uint16(r.IntN(256)), uint16(r.IntN(256))
+		}
+		if r.IntN(8) == 0 {
+			dport = sport
+		}
+		proto := protos[r.IntN(len(protos))]
+		seed := uint16(r.Uint32())
+		want := refCommunityID(seed, src, dst, sport, dport, proto)
+		buf = AppendCommunityID(buf[:0], seed, src, dst, sport, dport, proto)
+		if string(buf) != want {
+			t.Fatalf("seed %d %v %v:%d -> %v:%d: got %s, want %s", seed, proto, src, sport, dst, dport, buf, want)
+		}
+	}
+}
+
+func TestEncodeDigest(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var sum [20]byte
+	for i := range 100000 {
+		for j := range sum {
+			sum[j] = byte(r.Uint32())
+		}
+		switch i {
+		case 0:
+			sum = [20]byte{}
+		case 1:
+			for j := range sum {
+				sum[j] = 0xff
+			}
+		}
+		var out [communityIDLen]byte
+		encodeDigest(&out, &sum)
+		if got, want := string(out[2:]), base64.StdEncoding.EncodeToString(sum[:]); got != want {
+			t.Fatalf("encodeDigest(% x) = %s, want %s", sum, got, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -21,7 +22,7 @@ import (
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = slices.Grow(b, 640)
 	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = appendUint(b, SchemaVersion)
 	b = append(b, `,"ts":"`...)
 	b = appendTimeRaw(b, r.Start)
 	b = append(b, `","end":"`...)
@@ -37,11 +38,11 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = appendStringField(b, `,"service":`, r.Service)
 	}
 	b = append(b, `,"orig_h":"`...)
-	b = r.OrigAddr.AppendTo(b)
+	b = appendAddr(b, r.OrigAddr)
 	b = append(b, `","orig_p":`...)
 	b = appendUint(b, uint64(r.OrigPort))
 	b = append(b, `,"resp_h":"`...)
-	b = r.RespAddr.AppendTo(b)
+	b = appendAddr(b, r.RespAddr)
 	b = append(b, `","resp_p":`...)
 	b = appendUint(b, uint64(r.RespPort))
 	b = appendUintField(b, `,"orig_bytes":`, r.OrigBytes)
@@ -284,12 +285,14 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // appendTimeRaw is appendTime without the quotes.
 func appendTimeRaw(b []byte, t time.Time) []byte {
+	var buf [30]byte
 	var year, month, day, hour, min, sec int
 	if u := t.Unix(); u >= 0 && u < maxUnix9999 {
 		// The common case, without time's general calendar code.
 		days, secs := u/86400, int(u%86400)
-		year, month, day = civil(days)
-		hour, min, sec = secs/3600, secs/60%60, secs%60
+		year, month, day = civilCached(days)
+		hour, min = secs/3600, secs/60%60
+		sec = secs - 3600*hour - 60*min
 	} else {
 		t = t.UTC()
 		var m time.Month
@@ -300,27 +303,54 @@ func appendTimeRaw(b []byte, t time.Time) []byte {
 			return t.AppendFormat(b, time.RFC3339Nano)
 		}
 	}
-	var buf [30]byte
-	p := pairs[2*(year/100):]
-	q := pairs[2*(year%100):]
-	buf[0], buf[1], buf[2], buf[3] = p[0], p[1], q[0], q[1]
+	c := year / 100
+	*(*[2]byte)(buf[0:]) = digits2[uint8(c)]
+	*(*[2]byte)(buf[2:]) = digits2[uint8(year-100*c)]
 	buf[4] = '-'
-	put2(buf[5:], month)
+	*(*[2]byte)(buf[5:]) = digits2[uint8(month)]
 	buf[7] = '-'
-	put2(buf[8:], day)
+	*(*[2]byte)(buf[8:]) = digits2[uint8(day)]
 	buf[10] = 'T'
-	put2(buf[11:], hour)
+	*(*[2]byte)(buf[11:]) = digits2[uint8(hour)]
 	buf[13] = ':'
-	put2(buf[14:], min)
+	*(*[2]byte)(buf[14:]) = digits2[uint8(min)]
 	buf[16] = ':'
-	put2(buf[17:], sec)
+	*(*[2]byte)(buf[17:]) = digits2[uint8(sec)]
 	n := 19
 	if ns := t.Nanosecond(); ns != 0 {
 		buf[19] = '.'
-		n = 20 + appendFrac(buf[20:], ns)
+		n = 20 + appendFrac((*[9]byte)(buf[20:]), ns)
 	}
 	buf[n] = 'Z'
 	return append(b, buf[:n+1]...)
+}
+
+// digits2 holds the two decimal digits of 0 to 99; it has 256 entries so
+// that indexing it with a byte needs no bounds check.
+var digits2 = func() (t [256][2]byte) {
+	for i := range 100 {
+		t[i] = [2]byte{byte('0' + i/10), byte('0' + i%10)}
+	}
+	return t
+}()
+
+// lastDay caches civil's result for the day last formatted, packed as
+// (days+1)<<23 | year<<9 | month<<5 | day, or 0 when empty. Records come
+// in near time order, so almost every time falls on the cached day. It is
+// shared by all goroutines; the value is one word, so a load sees either
+// the old or the new day, each consistent.
+var lastDay atomic.Uint64
+
+// civilCached is civil through lastDay.
+func civilCached(days int64) (year, month, day int) {
+	if c := lastDay.Load(); c>>23 == uint64(days+1) {
+		return int(c >> 9 & 0x3fff), int(c >> 5 & 0xf), int(c & 0x1f)
+	}
+	year, month, day = civil(days)
+	if c := uint64(days+1)<<23 | uint64(year)<<9 | uint64(month)<<5 | uint64(day); lastDay.Load() != c {
+		lastDay.Store(c)
+	}
+	return year, month, day
 }
 
 // maxUnix9999 is the Unix time of 10000-01-01T00:00:00Z.
@@ -350,53 +380,101 @@ func civil(days int64) (year, month, day int) {
 
 // appendFrac writes ns (0 < ns < 1e9) as nine digits with the trailing
 // zeros trimmed, and returns how many it wrote.
-func appendFrac(dst []byte, ns int) int {
-	var d [9]byte
-	d[0] = byte('0' + ns/1e8)
-	ns %= 1e8
-	put2(d[1:], ns/1e6)
-	ns %= 1e6
-	put2(d[3:], ns/1e4)
-	ns %= 1e4
-	put2(d[5:], ns/100)
-	put2(d[7:], ns%100)
+func appendFrac(dst *[9]byte, ns int) int {
+	// Split into 1 + 4 + 4 digits so that fewer divisions depend on each
+	// other.
+	top := ns / 1e4
+	lo := ns - top*1e4
+	d0 := top / 1e4
+	hi := top - d0*1e4
+	dst[0] = byte('0' + d0)
+	h1, l1 := hi/100, lo/100
+	*(*[2]byte)(dst[1:]) = digits2[uint8(h1)]
+	*(*[2]byte)(dst[3:]) = digits2[uint8(hi-100*h1)]
+	*(*[2]byte)(dst[5:]) = digits2[uint8(l1)]
+	*(*[2]byte)(dst[7:]) = digits2[uint8(lo-100*l1)]
 	n := 9
-	for d[n-1] == '0' {
+	if lo == 0 {
+		n = 5
+		if hi == 0 {
+			n = 1
+		}
+	}
+	for dst[n-1] == '0' {
 		n--
 	}
-	return copy(dst, d[:n])
+	return n
 }
 
-// pairs holds "00" to "99".
-const pairs = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
-
-// put2 writes v (0 <= v < 100) as two digits.
-func put2(dst []byte, v int) {
-	p := pairs[2*v:]
-	dst[0], dst[1] = p[0], p[1]
-}
-
-// appendUint is strconv.AppendUint(b, v, 10) with a shortcut for the
-// small numbers most counters hold.
+// appendUint is strconv.AppendUint(b, v, 10), two digits at a time.
 func appendUint(b []byte, v uint64) []byte {
-	if v < 10 {
-		return append(b, byte('0'+v))
-	}
 	if v < 100 {
-		p := pairs[2*v:]
-		return append(b, p[0], p[1])
+		if v < 10 {
+			return append(b, byte('0'+v))
+		}
+		d := digits2[v]
+		return append(b, d[0], d[1])
 	}
-	return strconv.AppendUint(b, v, 10)
+	if v < 10000 {
+		q := v / 100
+		h, l := digits2[q], digits2[v-100*q]
+		if v < 1000 {
+			return append(b, h[1], l[0], l[1])
+		}
+		return append(b, h[0], h[1], l[0], l[1])
+	}
+	var buf [20]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		i -= 2
+		*(*[2]byte)(buf[i:]) = digits2[uint8(v-100*q)]
+		v = q
+	}
+	if v < 10 {
+		i--
+		buf[i] = byte('0' + v)
+	} else {
+		i -= 2
+		*(*[2]byte)(buf[i:]) = digits2[v]
+	}
+	return append(b, buf[i:]...)
 }
+
+// appendAddr is a.AppendTo(b), with IPv4 addresses written directly.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.Is4() {
+		return a.AppendTo(b)
+	}
+	v := a.As4()
+	b = appendOctet(b, v[0])
+	b = appendOctet(append(b, '.'), v[1])
+	b = appendOctet(append(b, '.'), v[2])
+	return appendOctet(append(b, '.'), v[3])
+}
+
+// appendOctet appends o in decimal.
+func appendOctet(b []byte, o byte) []byte {
+	d := decOctet[o]
+	switch d[3] {
+	case 1:
+		return append(b, d[0])
+	case 2:
+		return append(b, d[0], d[1])
+	}
+	return append(b, d[0], d[1], d[2])
+}
+
+// decOctet holds, for each byte value, its decimal digits left-aligned in
+// the first three bytes and their count in the fourth.
+var decOctet = func() (t [256][4]byte) {
+	for i := range t {
+		s := strconv.Itoa(i)
+		copy(t[i][:3], s)
+		t[i][3] = byte(len(s))
+	}
+	return t
+}()
 
 // appendSeconds writes d in seconds as strconv.AppendFloat(b,
 // d.Seconds(), 'f', -1, 64) does. Below 10^15 ns (11 days) the exact
@@ -413,7 +491,7 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	if ns := int(d % time.Second); ns != 0 {
 		var buf [10]byte
 		buf[0] = '.'
-		n := appendFrac(buf[1:], ns)
+		n := appendFrac((*[9]byte)(buf[1:]), ns)
 		b = append(b, buf[:n+1]...)
 	}
 	return b

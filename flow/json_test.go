@@ -3,9 +3,11 @@ package flow
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -123,4 +125,135 @@ func TestAppendTimeCalendar(t *testing.T) {
 			t.Fatalf("appendTime(%d.%09d) = %s, want %s", tm.Unix(), tm.Nanosecond(), got, want)
 		}
 	}
+}
+
+// appendTimeRaw writes the same whether or not the day it last formatted
+// (in lastDay) is the current one: times on the same day and on others, in
+// and out of its fast range, in any order.
+func TestAppendTimeDayCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	prev := time.Unix(1767603600, 0)
+	for i := range 300_000 {
+		var tm time.Time
+		switch rng.IntN(6) {
+		case 0: // another day
+			tm = time.Unix(rng.Int64N(maxUnix9999), rng.Int64N(1e9))
+		case 1: // out of the fast range
+			tm = time.Unix(-rng.Int64N(1e11), rng.Int64N(1e9))
+		case 2: // across midnight
+			tm = prev.Add(time.Duration(rng.Int64N(2*86400e9) - 86400e9))
+		default: // within a few seconds
+			tm = prev.Add(time.Duration(rng.Int64N(10e9)))
+		}
+		if i%7 == 0 {
+			tm = tm.In(time.FixedZone("x", 3600))
+		}
+		if i%5 == 0 {
+			lastDay.Store(0)
+		}
+		got := string(appendTimeRaw(nil, tm))
+		if want := tm.UTC().Format(time.RFC3339Nano); got != want {
+			t.Fatalf("after %v: appendTimeRaw(%v) = %s, want %s", prev, tm, got, want)
+		}
+		prev = tm
+	}
+}
+
+// Concurrent use of the day cache gives every goroutine its own day right.
+func TestAppendTimeDayCacheConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 17))
+			for range 20_000 {
+				tm := time.Unix(rng.Int64N(maxUnix9999), 0)
+				got := string(appendTimeRaw(nil, tm))
+				if want := tm.UTC().Format(time.RFC3339Nano); got != want {
+					t.Errorf("appendTimeRaw(%v) = %s, want %s", tm, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestAppendUintMatchesStrconv(t *testing.T) {
+	vs := []uint64{0, 9, 10, 99, 100, 101, 999, 1000, 9999, 10000, 1<<64 - 1, 1e19 - 1, 1e19, 1<<63 - 1}
+	for p := uint64(1); p <= 1e19 && p != 0; p *= 10 {
+		vs = append(vs, p-1, p, p+1)
+		if p == 1e19 {
+			break
+		}
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 200_000 {
+		vs = append(vs, rng.Uint64()>>uint(rng.IntN(64)))
+	}
+	for _, v := range vs {
+		for _, pre := range [][]byte{nil, []byte("x"), make([]byte, 3, 3)} {
+			got := string(appendUint(pre, v))
+			if want := string(strconv.AppendUint(pre, v, 10)); got != want {
+				t.Fatalf("appendUint(%q, %d) = %s, want %s", pre, v, got, want)
+			}
+		}
+	}
+}
+
+func TestAppendAddrMatchesAppendTo(t *testing.T) {
+	addrs := []netip.Addr{{}, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"),
+		netip.MustParseAddr("::ffff:1.2.3.4"), netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("::")}
+	for i := range 256 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(i), 0, byte(i), 9}))
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for range 100_000 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())}))
+	}
+	for _, a := range addrs {
+		if got, want := string(appendAddr([]byte("x"), a)), string(a.AppendTo([]byte("x"))); got != want {
+			t.Fatalf("appendAddr(%v) = %s, want %s", a, got, want)
+		}
+	}
+}
+
+func TestAppendFrac(t *testing.T) {
+	var ns []int
+	for p := 1; p < 1e9; p *= 10 {
+		for _, k := range []int{1, 2, 9, 10, 11, 99, 12345} {
+			if v := k * p; v < 1e9 {
+				ns = append(ns, v, v+1, v-1+boolInt(v == 1))
+			}
+		}
+	}
+	ns = append(ns, 999_999_999, 100_000_001, 100_010_000, 10_000, 100_000, 123_450_000)
+	rng := rand.New(rand.NewPCG(17, 18))
+	for range 200_000 {
+		v := 1 + rng.IntN(1e9-1)
+		for range rng.IntN(9) {
+			if v/10*10 == v || rng.IntN(2) == 0 {
+				v = v / 10 * 10
+			}
+		}
+		if v == 0 {
+			v = 1
+		}
+		ns = append(ns, v)
+	}
+	for _, v := range ns {
+		var d [9]byte
+		n := appendFrac(&d, v)
+		if want := strings.TrimRight(strconv.Itoa(1e9 + v)[1:], "0"); string(d[:n]) != want {
+			t.Fatalf("appendFrac(%d) = %s, want %s", v, d[:n], want)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
