@@ -284,6 +284,20 @@ func (d *DNS) name(msg []byte, off int, what string) ([]byte, int, error) {
 				buf[n] = '.'
 				n++
 			}
+			if c < 8 && pos+9 <= len(msg) && n+8 <= len(buf) {
+				// A short label, read and written as eight octets:
+				// what follows it in msg is masked to 'a' for the
+				// check and lands in buf past the name, to be
+				// overwritten by the rest of it or left outside it.
+				x := binary.LittleEndian.Uint64(msg[pos+1:])
+				m := uint64(1)<<(8*c) - 1
+				if !maybeSpecial8(x&m | 0x6161616161616161&^m) {
+					binary.LittleEndian.PutUint64(buf[n:], x)
+					n += c
+					pos += 1 + c
+					continue
+				}
+			}
 			label := msg[pos+1 : pos+1+c]
 			n = appendLabel(buf, n, label)
 			pos += 1 + c
@@ -337,6 +351,25 @@ var nameVerbatim = func() (t [256]bool) {
 // appendLabel writes the presentation form of a label at buf[n:], which has
 // room for 4 bytes per octet, and returns the new length.
 func appendLabel(buf []byte, n int, label []byte) int {
+	if len(label) >= 8 && len(buf)-n >= len(label) {
+		// Eight octets at a time, copying as it goes; the last chunk
+		// overlaps the one before. Any chunk that may hold an octet
+		// other than a verbatim one sends the whole label to the exact
+		// loop below.
+		dst := buf[n : n+len(label)]
+		i := 0
+		for {
+			x := binary.LittleEndian.Uint64(label[i:])
+			if maybeSpecial8(x) {
+				break
+			}
+			binary.LittleEndian.PutUint64(dst[i:], x)
+			if i == len(label)-8 {
+				return n + len(label)
+			}
+			i = min(i+8, len(label)-8)
+		}
+	}
 	for _, c := range label {
 		if !nameVerbatim[c] {
 			for _, c := range label {
@@ -346,6 +379,28 @@ func appendLabel(buf []byte, n int, label []byte) int {
 		}
 	}
 	return n + copy(buf[n:], label) // the common case
+}
+
+// maybeSpecial8 reports whether any of the eight octets in x may be other
+// than verbatim (see nameVerbatim). It answers true for every such octet:
+// 0x80 and above, below '-' (which covers the controls, space, '"', '$',
+// '(' and ')'), '.', ':' to '\\' (covering ';', '@' and the upper case
+// letters) and 0x7f. It also answers true for a few verbatim octets ('!',
+// '#' and the like), which only costs the exact check.
+func maybeSpecial8(x uint64) bool {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	// With no octet at or above 0x80, adding less than 0x80 to each
+	// octet carries into no other octet, and subtracting borrows only
+	// from octets that are themselves below the subtrahend.
+	low := x - lo*'-'          // high bit set where an octet is below '-'
+	dot := (x ^ lo*'.') - lo   // ... where an octet is '.'
+	ge3a := x + lo*(0x80-':')  // ... where an octet is ':' or above
+	ge5d := x + lo*(0x80-0x5d) // ... where an octet is ']' or above
+	del := x + lo              // ... where an octet is 0x7f
+	return (x|low|dot|(ge3a&^ge5d)|del)&hi != 0
 }
 
 // appendNameByte writes the presentation form of one label octet at buf[n:]

@@ -190,9 +190,21 @@ func parseHello(b []byte, info *helloInfo, sniBuf, alpnBuf *[255]byte) (HelloRes
 		return HelloNotTLS, 0
 	}
 	for r.left > 0 {
-		typ, ok1 := r.u16()
-		n, ok2 := r.u16()
-		if !ok1 || !ok2 || n > r.left {
+		var typ, n int
+		if p := r.pos; r.left >= 4 && p+4 <= r.recEnd {
+			// Both fields in the current record, as nearly always.
+			h := binary.BigEndian.Uint32(r.b[p : p+4])
+			typ, n = int(h>>16), int(h&0xffff)
+			r.pos, r.left = p+4, r.left-4
+		} else {
+			var ok1, ok2 bool
+			typ, ok1 = r.u16()
+			n, ok2 = r.u16()
+			if !ok1 || !ok2 {
+				return HelloNotTLS, 0
+			}
+		}
+		if n > r.left {
 			return HelloNotTLS, 0
 		}
 		// Confine reads to this extension; after it, skip what is left of it.
@@ -211,7 +223,12 @@ func parseHello(b []byte, info *helloInfo, sniBuf, alpnBuf *[255]byte) (HelloRes
 		case extSupportedVersions:
 			ok = supportedVersions(&r, info)
 		}
-		if !ok || !r.skip(r.left) {
+		if !ok {
+			return HelloNotTLS, 0
+		}
+		if rest := r.left; rest <= r.recEnd-r.pos {
+			r.pos += rest // what skip(rest) does in this case
+		} else if !r.skip(rest) {
 			return HelloNotTLS, 0
 		}
 		r.left = outer
@@ -412,8 +429,9 @@ func (r *hsReader) fill() bool {
 	return true
 }
 
+// u8 reads one byte.
 func (r *hsReader) u8() (int, bool) {
-	if r.left < 1 || !r.fill() {
+	if r.left < 1 || r.pos >= r.recEnd && !r.fill() {
 		return 0, false
 	}
 	v := r.b[r.pos]
@@ -422,17 +440,30 @@ func (r *hsReader) u8() (int, bool) {
 	return int(v), true
 }
 
+// u16 reads a big-endian 16-bit value, directly when both bytes lie in the
+// current record and scope.
 func (r *hsReader) u16() (int, bool) {
+	if p := r.pos; r.left >= 2 && p+2 <= r.recEnd {
+		v := int(r.b[p])<<8 | int(r.b[p+1])
+		r.pos = p + 2
+		r.left -= 2
+		return v, true
+	}
 	hi, ok1 := r.u8()
 	lo, ok2 := r.u8()
 	return hi<<8 | lo, ok1 && ok2
 }
 
+// skip consumes n bytes, directly when they lie in the current record.
 func (r *hsReader) skip(n int) bool {
 	if n < 0 || n > r.left {
 		return false
 	}
 	r.left -= n
+	if n <= r.recEnd-r.pos {
+		r.pos += n
+		return true
+	}
 	for n > 0 {
 		if !r.fill() {
 			return false
