@@ -50,7 +50,7 @@ type DNSExfil struct {
 	win   int64
 
 	keys    *keyedLRU[uint64, dnsExfilKey]
-	hosts   *keyedLRU[latKey, dnsExfilHost]
+	hosts   *keyedLRU[uint64, dnsExfilHost] // by latKey.hash (see Exfil.hosts)
 	flows   cumDeltas
 	domains strTable
 	// sampleAfter is how many qualifying names a key must have seen
@@ -156,7 +156,7 @@ func NewDNSExfil(cfg Config) Detector {
 	d := &DNSExfil{
 		cfg: c, allow: cfg.Allow, win: int64(c.Window),
 		keys:    newKeyedLRU[uint64, dnsExfilKey](c.MaxKeys),
-		hosts:   newKeyedLRU[latKey, dnsExfilHost](max(c.MaxKeys/4, 64)),
+		hosts:   newKeyedLRU[uint64, dnsExfilHost](max(c.MaxKeys/4, 64)),
 		flows:   newCumDeltas(max(c.MaxKeys/4, 64)),
 		domains: newStrTable(),
 		// Keys made by a random-looking CDN name or two keep no strings.
@@ -206,9 +206,10 @@ func (d *DNSExfil) Observe(r *flow.Record, propose func(*Finding)) {
 	epoch := now / d.win
 
 	srcK := latKeyOf(src)
-	h := d.hosts.get(srcK, now)
+	srcH := srcK.hash()
+	h := d.hosts.get(srcH, now)
 	if h == nil {
-		h = d.hosts.insert(srcK, now)
+		h = d.hosts.insert(srcH, now)
 		h.epoch = epoch
 	}
 	d.rollHost(h, epoch)
@@ -462,12 +463,20 @@ var kLog2k, kLog2 = func() (t, l [64]float64) {
 	return t, l
 }()
 
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
+// lowerASCII lowers an ASCII capital, by table: names mix cases at
+// random, and a branch on each byte would mispredict.
+func lowerASCII(c byte) byte { return lowerTab[c] }
+
+var lowerTab = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		t[i] = c
 	}
-	return c
-}
+	return t
+}()
 
 // validTLD reports whether a last label can be a top-level domain: letters
 // only, or an IDN ("xn--...").

@@ -55,7 +55,10 @@ type Exfil struct {
 	activeBytes  uint64
 
 	pairs *keyedLRU[uint64, exfilPair] // by exfilPairHash
-	hosts *keyedLRU[latKey, exfilHost]
+	// hosts by latKey.hash of the address: a uint64 key is a cheaper map
+	// lookup than 16 bytes, and addresses would have to collide in 64 bits
+	// to share a host.
+	hosts *keyedLRU[uint64, exfilHost]
 	uids  cumDeltas
 	names strTable // the pairs' server names
 
@@ -66,7 +69,12 @@ type Exfil struct {
 // proxy and target a hash of the name the client asked it for (0
 // otherwise). Two pairs would have to collide in 64 bits to share state.
 func exfilPairHash(src, dst latKey, target uint64) uint64 {
-	return splitmixFinal(src.hash() ^ dst.hash()*0x9e3779b97f4a7c15 ^ target)
+	return exfilPairHashOf(src.hash(), dst.hash(), target)
+}
+
+// exfilPairHashOf is exfilPairHash given the addresses' latKey.hash.
+func exfilPairHashOf(src, dst, target uint64) uint64 {
+	return splitmixFinal(src ^ dst*0x9e3779b97f4a7c15 ^ target)
 }
 
 // exfilPair is one pair's state, 184 bytes: the ring, the pair's
@@ -123,7 +131,7 @@ func NewExfil(cfg Config) Detector {
 		anomalyBytes: c.MinBytes / 8,
 		activeBytes:  max(c.SlowBytes/100, 1),
 		pairs:        newKeyedLRU[uint64, exfilPair](c.MaxKeys),
-		hosts:        newKeyedLRU[latKey, exfilHost](max(c.MaxKeys/4, 64)),
+		hosts:        newKeyedLRU[uint64, exfilHost](max(c.MaxKeys/4, 64)),
 		uids:         newCumDeltas(max(c.MaxKeys/4, 64)),
 		names:        newStrTable(),
 	}
@@ -176,9 +184,10 @@ func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
 	slot := now / d.slotDur
 
 	src, dst := latKeyOf(r.OrigAddr), latKeyOf(r.RespAddr)
-	h := d.hosts.get(src, now)
+	srcH := src.hash()
+	h := d.hosts.get(srcH, now)
 	if h == nil {
-		h = d.hosts.insert(src, now)
+		h = d.hosts.insert(srcH, now)
 		h.ring.slot = slot
 		h.first = r.Start.UnixNano()
 	}
@@ -193,7 +202,7 @@ func (d *Exfil) Observe(r *flow.Record, propose func(*Finding)) {
 	if proxied {
 		target = fnv1aString(fnv1aOffset, name)
 	}
-	k := exfilPairHash(src, dst, target)
+	k := exfilPairHashOf(srcH, dst.hash(), target)
 	p := d.pairs.get(k, now)
 	if p == nil {
 		if !upload {
@@ -272,11 +281,16 @@ type exfilMeasure struct {
 
 func (d *Exfil) measure(v *volRing, h *exfilHost, first, now int64) exfilMeasure {
 	var m exfilMeasure
+	c := &d.cfg
+	// Every tier needs at least this much out within one of the windows:
+	// most rings are nowhere near, which a bound on both sums tells.
+	if v.outBound() < min(c.MinBytes, c.SlowBytes/4, d.anomalyBytes) {
+		return m
+	}
 	m.out1, m.in1 = v.sum(now, d.win, d.slotDur)
 	m.outS, m.inS = v.sum(now, d.slowWin, d.slotDur)
 	m.pcr1, m.pcrS = pcrOf(m.out1, m.in1), pcrOf(m.outS, m.inS)
 	m.active = v.active(d.activeBytes)
-	c := &d.cfg
 	ratio := float64(m.out1) / (h.base + exfilBaseFloor)
 	learned := h.slots >= exfilBaseSlots
 	span := max(now-first, d.slotDur)
@@ -537,6 +551,16 @@ func (v *volRing) sum(now, window, slotDur int64) (out, in uint64) {
 		rem -= slotDur
 	}
 	return out, in
+}
+
+// outBound is at least what sum can return as out for any window: the
+// current slot and every past one, whole.
+func (v *volRing) outBound() uint64 {
+	out := v.cur[0]
+	for _, p := range v.past {
+		out += unpackKiB(p[0]) * 1024
+	}
+	return out
 }
 
 // active counts the slots with at least min bytes out.

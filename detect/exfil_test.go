@@ -530,7 +530,7 @@ func TestExfilDetectorsRealCaptures(t *testing.T) {
 			if s := tc.small; s != nil {
 				src, dst := latKeyOf(netip.MustParseAddr(s.src)), latKeyOf(netip.MustParseAddr(s.dst))
 				p := ex.pairs.get(exfilPairHash(src, dst, 0), 0)
-				h := ex.hosts.get(src, 0)
+				h := ex.hosts.get(src.hash(), 0)
 				if p == nil || h == nil {
 					t.Fatalf("no state for the upload %s -> %s", s.src, s.dst)
 				}

@@ -134,11 +134,7 @@ func fnv1aString(h uint64, s string) uint64 {
 // fnv1aLower hashes s as if it were lower case (ASCII).
 func fnv1aLower(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		h = (h ^ uint64(c)) * fnv1aPrime
+		h = (h ^ uint64(lowerTab[s[i]])) * fnv1aPrime
 	}
 	return h
 }
