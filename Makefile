@@ -3,6 +3,7 @@
 
 GO       ?= go
 BIN      := bin/flowhound
+PGO      := $(CURDIR)/cmd/flowhound/default.pgo
 PCAP     ?= testdata/test-cc-capture-1.pcap.gz
 HOME_NET ?= 147.32.0.0/16
 FUZZTIME ?= 30s
@@ -10,7 +11,7 @@ FUZZTIME ?= 30s
 TEST_DEBS  := tshark kcat tcpdump iproute2
 BENCH_DEBS := softflowd nfdump argus-server bc
 
-.PHONY: build run test lint deps devbins dev dev-stop bench-deps fuzz golden bench eval clean
+.PHONY: build run test lint deps devbins dev dev-stop bench-deps fuzz golden bench pgo eval clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flowhound
@@ -65,11 +66,17 @@ golden: deps
 
 ## bench: go benchmarks of the hot paths, then flowhound against softflowd,
 ## nfpcapd and argus on the same synthetic 2 M-packet capture
+## (the Go benchmarks are compiled with the binary's profile, see pgo)
 bench: build bench-deps
-	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem ./capture/ ./flow/
-	GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'Engine|Memory' -benchmem ./detect/ ./detect/eval/
+	GOMAXPROCS=1 $(GO) test -pgo=$(PGO) -run '^$$' -bench . -benchmem ./capture/ ./flow/
+	GOMAXPROCS=1 $(GO) test -pgo=$(PGO) -run '^$$' -bench 'Engine|Memory' -benchmem ./detect/ ./detect/eval/
 	$(GO) test -run '^$$' -bench 'KafkaFlows|InfluxPoints' -benchtime 200000x ./sinks/
 	./scripts/bench.sh
+
+## pgo: regenerate cmd/flowhound/default.pgo, the profile that go build
+## optimises the binary with (from flows on the bench capture and the engine)
+pgo:
+	./scripts/pgo.sh
 
 ## eval: score the detectors on generated scenarios (3 profiles x 3 seeds), the
 ## beacon sweep and the real captures; writes docs/eval.md
