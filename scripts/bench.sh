@@ -13,15 +13,7 @@ RUNS=${RUNS:-3}
 BIN=bin/flowhound
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/flowhound
 
-pcap=${1:-}
-if [ -z "$pcap" ]; then
-  mkdir -p .cache
-  pcap=.cache/bench-seed1-2m.pcap
-  if [ ! -s "$pcap" ]; then
-    echo "writing $pcap (once; cached)" >&2
-    "$BIN" synth bench -seed 1 -packets 2000000 -o "$pcap.tmp" && mv "$pcap.tmp" "$pcap"
-  fi
-fi
+pcap=${1:-$(scripts/benchpcap.sh "$BIN")}
 # Every tool reads the capture from the page cache, cached as a file read
 # from disk is: drop its pages (flushed first, if just written) and read it
 # once. How a file got into the cache matters to a reader that maps it:

@@ -12,18 +12,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 go build -pgo=off -o "$tmp/flowhound" ./cmd/flowhound
-pcap=.cache/bench-seed1-2m.pcap
-if [ ! -s "$pcap" ]; then
-  mkdir -p .cache
-  echo "writing $pcap (once; cached)" >&2
-  "$tmp/flowhound" synth bench -seed 1 -packets 2000000 -o "$pcap.tmp" && mv "$pcap.tmp" "$pcap"
-fi
-profs=()
-for i in 1; do
-  GOMAXPROCS=1 "$tmp/flowhound" flows -q -o /dev/null -cpuprofile "$tmp/flows$i.prof" "$pcap"
-  profs+=("$tmp/flows$i.prof")
-done
+pcap=$(scripts/benchpcap.sh "$tmp/flowhound")
+GOMAXPROCS=1 "$tmp/flowhound" flows -q -o /dev/null -cpuprofile "$tmp/flows.prof" "$pcap"
 GOMAXPROCS=1 go test -pgo=off -run '^$' -bench 'Engine/all$' -benchtime 6s \
   -cpuprofile "$tmp/engine.prof" -o "$tmp/eval.test" ./detect/eval/ >/dev/null
-go tool pprof -proto "${profs[@]}" "$tmp/engine.prof" > cmd/flowhound/default.pgo
+go tool pprof -proto "$tmp/flows.prof" "$tmp/engine.prof" > cmd/flowhound/default.pgo
 echo "wrote cmd/flowhound/default.pgo ($(wc -c < cmd/flowhound/default.pgo) bytes)"
