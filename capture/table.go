@@ -547,10 +547,11 @@ func (t *Table) sweep() {
 	t.frags.expire(now, t)
 }
 
-// prefetchExpiring starts loading what emitting flow idx, next in an idle
-// list the sweep is walking, will read: its state and, one step further
-// along the list, the details and hints it points to. Flows reach the
-// head of an idle list long after their last packet, so all of it is cold.
+// prefetchExpiring starts loading what the sweep will read of the flows
+// after the one it is at, in the idle list it walks: the details and hints
+// of flow idx, the next one (its state was prefetched a step ago), and the
+// state of the flow after idx. Flows reach the head of an idle list long
+// after their last packet, so all of it is cold.
 func (t *Table) prefetchExpiring(idx uint32) {
 	if idx == 0 || t.emit == nil {
 		return
