@@ -100,8 +100,8 @@ type beacon struct {
 	cfg   BeaconConfig
 	allow *Allowlist
 
-	epoch int64 // ns; deciseconds count from here
-	index map[uint64]uint32
+	epoch int64     // ns; deciseconds count from here
+	index hashIndex // key → slot
 	slots []beaconSlot
 	free  []uint32
 	hand  uint32 // eviction clock hand
@@ -133,7 +133,7 @@ func NewBeacon(cfg Config) Detector {
 	b := &beacon{
 		cfg:   bc,
 		allow: cfg.Allow,
-		index: map[uint64]uint32{},
+		index: newHashIndex(),
 		hosts: hostTable{index: map[[16]byte]uint32{}},
 		dsts:  dstTable{index: map[uint64]uint32{}},
 		dns:   newDNSCache(max(bc.MaxPairs/4, 1<<12)),
@@ -149,12 +149,12 @@ func (b *beacon) Kind() Kind { return KindBeacon }
 // Stats reports the tracked keys, the bytes of state (slabs and tables by
 // capacity, maps estimated) and the keys evicted to stay within MaxPairs.
 func (b *beacon) Stats() DetectorStats {
-	n := cap(b.slots)*beaconSlotSize + cap(b.free)*4 + mapBytes(len(b.index), 16) +
+	n := cap(b.slots)*beaconSlotSize + cap(b.free)*4 + b.index.bytes() +
 		b.hosts.bytes() + b.dsts.bytes() + b.dns.bytes() + b.uids.bytes() + b.long.bytes()
 	for _, v := range b.names {
 		n += int(unsafe.Sizeof(v)) + len(v.uid) + len(v.fqdn) + len(v.longUID)
 	}
-	return DetectorStats{Keys: len(b.index), Bytes: n, Evictions: b.evictions}
+	return DetectorStats{Keys: b.index.len(), Bytes: n, Evictions: b.evictions}
 }
 
 // Tick does nothing: keys are scored when their beats arrive, and state
@@ -421,7 +421,7 @@ func (b *beacon) Observe(r *flow.Record, propose func(*Finding)) {
 		dstH = hashAddr(&dstK, uint64(r.RespPort)<<8|uint64(r.Proto))
 	}
 	key := keyHash(srcH, dstH)
-	idx, ok := b.index[key]
+	idx, ok := b.find(key)
 	if !ok {
 		// A new key: intern the destination (its reference count is the
 		// prevalence) and check the allowlist once for it.
@@ -449,6 +449,20 @@ func (b *beacon) Observe(r *flow.Record, propose func(*Finding)) {
 	b.record(idx, s, r, propose)
 }
 
+// find returns the slot of key.
+func (b *beacon) find(key uint64) (uint32, bool) {
+	x := &b.index
+	for i, tag := x.first(key); ; i = x.next(i) {
+		st, pos, ok := slotOf(x.slots[i])
+		if !ok {
+			return 0, false
+		}
+		if st == tag && b.slots[pos].key == key {
+			return pos, true
+		}
+	}
+}
+
 // nameAllowed checks a name destination against the allowlist, through a
 // transient view of the arena (no allocation), once per destination.
 func (b *beacon) nameAllowed(id uint32) bool {
@@ -470,7 +484,7 @@ func (b *beacon) newSlot(key uint64, src netip.Addr, dstID uint32, r *flow.Recor
 	// Make room first. Eviction may free the destination just looked up,
 	// so hold its reference meanwhile (it becomes the slot's).
 	b.dsts.entries[dstID].keyRefs++
-	if len(b.index) >= b.cfg.MaxPairs {
+	if b.index.len() >= b.cfg.MaxPairs {
 		b.evict()
 	}
 	hid := b.hosts.ref(src)
@@ -494,7 +508,7 @@ func (b *beacon) newSlot(key uint64, src netip.Addr, dstID uint32, r *flow.Recor
 	if byName {
 		s.flags |= slotName
 	}
-	b.index[key] = idx
+	b.index.insert(key, idx)
 	return idx
 }
 
@@ -527,7 +541,7 @@ func (b *beacon) evict() {
 
 func (b *beacon) drop(idx uint32) {
 	s := &b.slots[idx]
-	delete(b.index, s.key)
+	b.index.remove(s.key, idx)
 	delete(b.names, idx)
 	b.long.forget(idx)
 	b.hosts.unref(s.src)

@@ -315,7 +315,10 @@ func (t *dstTable) bytes() int {
 // SNI or Host are keyed by the name the source asked for. It is per source
 // on purpose: a CDN address serves benign names and a C2's alike, and only
 // the source's own lookup tells which one it meant. Two-way set
-// associative, the older entry of a set is replaced.
+// associative, the older entry of a set is replaced once the cache has its
+// full size; below that it doubles instead of replacing, so that a sensor
+// that sees few hosts keeps a cache that fits the CPU caches (every
+// outbound record without a name probes it).
 
 type dnsEntry struct {
 	key  uint64 // hash of (source, address); 0 is empty
@@ -327,11 +330,21 @@ type dnsEntry struct {
 type dnsCache struct {
 	sets []dnsEntry // 2 entries per set
 	mask uint64
+	max  int // entries at full size
 }
 
+// dnsCacheStart is the entries a cache starts with.
+const dnsCacheStart = 1 << 10
+
 func newDNSCache(entries int) dnsCache {
-	n := 1 << bits.Len(uint(max(entries, 1024)-1))
-	return dnsCache{sets: make([]dnsEntry, n), mask: uint64(n/2 - 1)}
+	n := 1 << bits.Len(uint(max(entries, dnsCacheStart)-1))
+	c := dnsCache{max: n}
+	c.alloc(min(n, dnsCacheStart))
+	return c
+}
+
+func (c *dnsCache) alloc(n int) {
+	c.sets, c.mask = make([]dnsEntry, n), uint64(n/2-1)
 }
 
 func (c *dnsCache) lookup(key uint64) (*dnsEntry, bool) {
@@ -352,26 +365,49 @@ func (c *dnsCache) put(key, hash uint64, name, now uint32) (old uint32, displace
 	if key == 0 {
 		key = 1
 	}
-	i := (key & c.mask) * 2
-	victim := i
-	for j := i; j < i+2; j++ {
-		e := &c.sets[j]
-		if e.key == key {
-			old, e.hash, e.name, e.when = e.name, hash, name, now
-			return old, true
+	for {
+		i := (key & c.mask) * 2
+		victim := i
+		for j := i; j < i+2; j++ {
+			e := &c.sets[j]
+			if e.key == key {
+				old, e.hash, e.name, e.when = e.name, hash, name, now
+				return old, true
+			}
+			if e.key == 0 {
+				*e = dnsEntry{key: key, hash: hash, name: name, when: now}
+				return 0, false
+			}
+			if e.when < c.sets[victim].when {
+				victim = j
+			}
 		}
-		if e.key == 0 {
-			victim = j
-			break
+		if len(c.sets) < c.max {
+			c.grow()
+			continue
 		}
-		if e.when < c.sets[victim].when {
-			victim = j
-		}
+		e := &c.sets[victim]
+		old = e.name
+		*e = dnsEntry{key: key, hash: hash, name: name, when: now}
+		return old, true
 	}
-	e := &c.sets[victim]
-	old, displaced = e.name, e.key != 0
-	*e = dnsEntry{key: key, hash: hash, name: name, when: now}
-	return old, displaced
+}
+
+// grow doubles the cache. The entries of a set split between two sets of
+// the new one by one more bit of their key, so all of them fit.
+func (c *dnsCache) grow() {
+	prev := c.sets
+	c.alloc(2 * len(prev))
+	for _, e := range prev {
+		if e.key == 0 {
+			continue
+		}
+		i := (e.key & c.mask) * 2
+		if c.sets[i].key != 0 {
+			i++
+		}
+		c.sets[i] = e
+	}
 }
 
 func (c *dnsCache) bytes() int { return cap(c.sets) * int(unsafe.Sizeof(dnsEntry{})) }

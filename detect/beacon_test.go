@@ -652,3 +652,50 @@ func TestLogSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSCacheGrows holds the growing cache to the one it replaces: a
+// cache allocated at full size from the start. Below its full size the
+// growing one keeps every mapping (it doubles instead of replacing); at
+// full size both replace the same entries, so every lookup and every
+// displaced name agree.
+func TestDNSCacheGrows(t *testing.T) {
+	const full = 1 << 14
+	rng := rand.New(rand.NewPCG(7, 8))
+	g := newDNSCache(full)
+	f := newDNSCache(full)
+	f.alloc(full)
+	if len(g.sets) >= full {
+		t.Fatalf("cache starts at %d entries, want fewer than %d", len(g.sets), full)
+	}
+	var keys []uint64
+	seen := map[uint64]bool{}
+	for i := range 3 * full {
+		var k uint64
+		if len(keys) > 0 && rng.IntN(3) == 0 {
+			k = keys[rng.IntN(len(keys))] // an update
+		} else {
+			k = rng.Uint64() >> rng.IntN(64) // zero and small keys too
+			keys = append(keys, k)
+		}
+		fresh := !seen[max(k, 1)] // the cache stores key 0 as 1
+		seen[max(k, 1)] = true
+		now := uint32(i / 8)
+		gOld, gDisp := g.put(k, k*3, uint32(i), now)
+		fOld, fDisp := f.put(k, k*3, uint32(i), now)
+		if gOld != fOld || gDisp != fDisp {
+			t.Fatalf("put %d (%#x): growing cache displaced (%d, %v), full-size one (%d, %v)", i, k, gOld, gDisp, fOld, fDisp)
+		}
+		if len(g.sets) < full && fresh && gDisp {
+			t.Fatalf("put %d: a new key displaced a mapping at %d of %d entries", i, len(g.sets), full)
+		}
+		probe := keys[rng.IntN(len(keys))]
+		ge, gok := g.lookup(probe)
+		fe, fok := f.lookup(probe)
+		if gok != fok || gok && (ge.name != fe.name || ge.hash != fe.hash || ge.when != fe.when) {
+			t.Fatalf("lookup %#x after put %d: growing %v %+v, full-size %v %+v", probe, i, gok, ge, fok, fe)
+		}
+	}
+	if len(g.sets) != full {
+		t.Fatalf("cache has %d entries after %d keys, want its full size %d", len(g.sets), len(keys), full)
+	}
+}

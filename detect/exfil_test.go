@@ -393,15 +393,15 @@ func TestExfilDetectorsDeterministic(t *testing.T) {
 }
 
 func TestKeyedLRU(t *testing.T) {
-	l := newKeyedLRU[int, int](3)
+	l := newKeyedLRU[uint64, int](3)
 	for i := range 5 {
-		*l.insert(i, int64(i)) = i * 10
+		*l.insert(uint64(i), int64(i)) = i * 10
 		if i == 2 {
 			l.get(0, 3) // 0 becomes the most recent
 		}
 	}
 	// 1 and 2 were evicted (least recently used), 0, 3, 4 stay.
-	for k, want := range map[int]bool{0: true, 1: false, 2: false, 3: true, 4: true} {
+	for k, want := range map[uint64]bool{0: true, 1: false, 2: false, 3: true, 4: true} {
 		if got := l.get(k, 10) != nil; got != want {
 			t.Errorf("key %d present %v, want %v", k, got, want)
 		}
@@ -586,11 +586,11 @@ func xtBenchRecords(n, hosts int) []*flow.Record {
 }
 
 // TestExfilDetectorsStateSizes logs the size of one entry of each table
-// (the index adds about (key + 5) × 8/7 bytes per entry).
+// (the index adds 8 bytes per slot, 10.7 to 21 bytes per entry).
 func TestExfilDetectorsStateSizes(t *testing.T) {
 	t.Logf("exfil pair %d B, exfil host %d B, open flow %d B",
-		unsafe.Sizeof(keyedEntry[uint64, exfilPair]{}), unsafe.Sizeof(keyedEntry[latKey, exfilHost]{}),
+		unsafe.Sizeof(keyedEntry[uint64, exfilPair]{}), unsafe.Sizeof(keyedEntry[uint64, exfilHost]{}),
 		unsafe.Sizeof(keyedEntry[uint64, cumCounts]{}))
-	t.Logf("dns key %d B, dns host %d B", unsafe.Sizeof(keyedEntry[uint64, dnsExfilKey]{}), unsafe.Sizeof(keyedEntry[latKey, dnsExfilHost]{}))
+	t.Logf("dns key %d B, dns host %d B", unsafe.Sizeof(keyedEntry[uint64, dnsExfilKey]{}), unsafe.Sizeof(keyedEntry[uint64, dnsExfilHost]{}))
 	t.Logf("long pair %d B, long dst %d B", unsafe.Sizeof(keyedEntry[uint64, longConnPair]{}), unsafe.Sizeof(keyedEntry[uint64, longConnDst]{}))
 }

@@ -131,14 +131,6 @@ func fnv1aString(h uint64, s string) uint64 {
 	return h
 }
 
-// fnv1aLower hashes s as if it were lower case (ASCII).
-func fnv1aLower(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(lowerTab[s[i]])) * fnv1aPrime
-	}
-	return h
-}
-
 // mixAddr folds an address into h, a word at a time.
 func mixAddr(h uint64, a netip.Addr) uint64 {
 	b := a.As16()
@@ -221,8 +213,8 @@ func recordFlowHash(r *flow.Record) uint64 {
 // allocate and eviction order depends only on the order of accesses (a
 // replay evicts the same keys). Pointers it returns are valid until the
 // next insert.
-type keyedLRU[K comparable, V any] struct {
-	index      map[K]int32
+type keyedLRU[K ~uint64, V any] struct {
+	index      hashIndex
 	ents       []keyedEntry[K, V]
 	head, tail int32 // most and least recently used; -1 when empty
 	free       int32 // free list through next; -1 when empty
@@ -233,22 +225,36 @@ type keyedLRU[K comparable, V any] struct {
 	onDrop func(*K, *V)
 }
 
-type keyedEntry[K comparable, V any] struct {
+type keyedEntry[K ~uint64, V any] struct {
 	key        K
 	val        V
 	stamp      int64 // time of the last access
 	prev, next int32
 }
 
-func newKeyedLRU[K comparable, V any](max int) *keyedLRU[K, V] {
-	return &keyedLRU[K, V]{index: map[K]int32{}, head: -1, tail: -1, free: -1, max: max}
+func newKeyedLRU[K ~uint64, V any](max int) *keyedLRU[K, V] {
+	return &keyedLRU[K, V]{index: newHashIndex(), head: -1, tail: -1, free: -1, max: max}
 }
 
-func (t *keyedLRU[K, V]) len() int { return len(t.index) }
+func (t *keyedLRU[K, V]) len() int { return t.index.len() }
+
+// find returns k's position.
+func (t *keyedLRU[K, V]) find(k K) (int32, bool) {
+	x := &t.index
+	for i, tag := x.first(uint64(k)); ; i = x.next(i) {
+		st, pos, ok := slotOf(x.slots[i])
+		if !ok {
+			return 0, false
+		}
+		if st == tag && t.ents[pos].key == k {
+			return int32(pos), true
+		}
+	}
+}
 
 // get returns k's value and marks it used at now, or nil.
 func (t *keyedLRU[K, V]) get(k K, now int64) *V {
-	i, ok := t.index[k]
+	i, ok := t.find(k)
 	if !ok {
 		return nil
 	}
@@ -268,13 +274,13 @@ func (t *keyedLRU[K, V]) get(k K, now int64) *V {
 func (t *keyedLRU[K, V]) insert(k K, now int64) *V {
 	var i int32
 	switch {
-	case len(t.index) >= t.max && t.tail >= 0:
+	case t.index.len() >= t.max && t.tail >= 0:
 		i = t.tail
 		if t.onDrop != nil {
 			t.onDrop(&t.ents[i].key, &t.ents[i].val)
 		}
 		t.unlink(i)
-		delete(t.index, t.ents[i].key)
+		t.index.remove(uint64(t.ents[i].key), uint32(i))
 		t.evictions++
 	case t.free >= 0:
 		i = t.free
@@ -291,20 +297,20 @@ func (t *keyedLRU[K, V]) insert(k K, now int64) *V {
 		i = int32(len(t.ents) - 1)
 	}
 	t.ents[i] = keyedEntry[K, V]{key: k, stamp: now}
-	t.index[k] = i
+	t.index.insert(uint64(k), uint32(i))
 	t.pushFront(i)
 	return &t.ents[i].val
 }
 
 func (t *keyedLRU[K, V]) remove(k K) {
-	if i, ok := t.index[k]; ok {
+	if i, ok := t.find(k); ok {
 		t.drop(i)
 	}
 }
 
 func (t *keyedLRU[K, V]) drop(i int32) {
 	t.unlink(i)
-	delete(t.index, t.ents[i].key)
+	t.index.remove(uint64(t.ents[i].key), uint32(i))
 	t.ents[i] = keyedEntry[K, V]{next: t.free}
 	t.free = i
 }
@@ -348,12 +354,10 @@ func (t *keyedLRU[K, V]) pushFront(i int32) {
 	}
 }
 
-// bytes accounts the table's memory: its entry slice and its index (a key
-// and an int32 per slot, see mapBytes).
+// bytes accounts the table's memory: its entry slice and its index.
 func (t *keyedLRU[K, V]) bytes() int {
-	var k K
 	var e keyedEntry[K, V]
-	return cap(t.ents)*int(unsafe.Sizeof(e)) + mapBytes(len(t.index), int(unsafe.Sizeof(k))+4)
+	return cap(t.ents)*int(unsafe.Sizeof(e)) + t.index.bytes()
 }
 
 // proposalGate remembers what a key last proposed, so that a detector
