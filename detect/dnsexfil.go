@@ -373,10 +373,7 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 	if in.label < c.MinLabelLen && digits < 2 {
 		return // cannot qualify, whatever its entropy
 	}
-	// The name's hash is made in the same pass: both walk the label,
-	// and the hash's multiplications wait on each other while the counts
-	// do not.
-	in.entropy, in.nameH = fnvEntropy(name, at, n)
+	in.entropy, in.nameH = labelEntropy(longest), dnsNameHash(name)
 	in.hashed = true
 	in.qual = in.label >= c.MinLabelLen && in.entropy >= c.MinEntropy-0.5 ||
 		digits >= 2 && in.entropy >= c.MinEntropy
@@ -419,39 +416,33 @@ func charEntropy(s string) float64 {
 	return kLog2[len(s)] - sum/n
 }
 
-// dnsNameHash is the hash of a name in the bitmaps: FNV, as they have
-// always been filled (another hash sets other bits, and estimates near a
-// threshold would move).
-func dnsNameHash(name string) uint64 { return splitmixFinal(fnv1aLower(fnv1aOffset, name)) }
+// dnsNameHash is the hash of a name in the bitmaps, case-insensitive
+// and eight bytes at a time.
+func dnsNameHash(name string) uint64 { return hashFold(name) }
 
-// fnvEntropy returns charEntropy(name[at:at+n]) and dnsNameHash(name),
-// walking the label once for both.
-func fnvEntropy(name string, at, n int) (float64, uint64) {
-	h := fnv1aLower(fnv1aOffset, name[:at])
-	s := name[at : at+n]
+// labelEntropy returns charEntropy(s). charEntropy adds a term per
+// character, in order, zero for those seen before: the terms are added
+// here in the order of the characters' first occurrences, the same sum
+// (bit for bit) with a chain of additions as long as the distinct
+// characters, and one pass over the label instead of two.
+func labelEntropy(s string) float64 {
 	if len(s) >= len(kLog2k) {
 		s = s[:len(kLog2k)-1] // as charEntropy
 	}
-	// charEntropy adds a term per character, in order, zero for those
-	// seen before: the terms are added here in the order of the
-	// characters' first occurrences, the same sum with a chain of
-	// additions as long as the distinct characters.
 	var counts [256]uint8
 	var order [64]uint8
 	m := 0
 	for i := 0; i < len(s); i++ {
 		c := lowerASCII(s[i])
-		h = (h ^ uint64(c)) * fnv1aPrime
 		order[m&63] = c
 		m += b2i(counts[c] == 0)
 		counts[c]++
 	}
-	h = fnv1aLower(h, name[at+len(s):])
 	var sum float64
 	for _, c := range order[:m] {
 		sum += kLog2k[counts[c]]
 	}
-	return kLog2[len(s)] - sum/float64(len(s)), splitmixFinal(h)
+	return kLog2[len(s)] - sum/float64(len(s))
 }
 
 // kLog2k[k] is k·log2(k), kLog2[k] log2(k).

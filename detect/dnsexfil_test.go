@@ -241,7 +241,7 @@ func TestDNSDistinct(t *testing.T) {
 	for _, n := range []int{10, 50, 150, 500} {
 		var a, b dnsBitmap
 		for i := range n {
-			h := splitmixFinal(fnv1aString(fnv1aOffset, xtHex(r, 30)))
+			h := dnsNameHash(xtHex(r, 30))
 			if i%2 == 0 {
 				a.set(h)
 			} else {
@@ -326,10 +326,10 @@ func BenchmarkDNSExfilObserve(b *testing.B) {
 	b.ReportMetric(float64(st.Bytes)/float64(max(st.Keys, 1)), "B/key")
 }
 
-// TestFnvEntropyExact checks the fused pass against charEntropy and
-// dnsNameHash bit for bit: an entropy off by one ulp could move a name
-// across MinEntropy.
-func TestFnvEntropyExact(t *testing.T) {
+// TestLabelEntropyExact checks the one-pass entropy against charEntropy
+// bit for bit: an entropy off by one ulp could move a name across
+// MinEntropy.
+func TestLabelEntropyExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const alphabet = "0123456789abcdefXYZ.-_"
 	for range 200000 {
@@ -337,12 +337,9 @@ func TestFnvEntropyExact(t *testing.T) {
 		for i := range b {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 		}
-		name := string(b)
-		at := rng.IntN(len(name))
-		n := 1 + rng.IntN(len(name)-at)
-		e, h := fnvEntropy(name, at, n)
-		if we, wh := charEntropy(name[at:at+n]), dnsNameHash(name); e != we || h != wh {
-			t.Fatalf("fnvEntropy(%q, %d, %d) = %v, %x; want %v, %x", name, at, n, e, h, we, wh)
+		label := string(b)
+		if e, want := labelEntropy(label), charEntropy(label); e != want {
+			t.Fatalf("labelEntropy(%q) = %v, want %v", label, e, want)
 		}
 	}
 }
