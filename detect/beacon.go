@@ -601,17 +601,25 @@ func midStream(r *flow.Record) bool {
 // due says whether a key is rescored on this beat. Every beat counts
 // while a key is young (its first finding must come within a handful of
 // beats) and scored something last time, and while it scores anywhere
-// near the threshold. A key that scored nothing last time — most busy
-// keys: a host and a site it uses at random — is rescored every second
-// beat while young, every fourth up to 48 beats and every eighth after
-// that (every sixteenth after 256), so a schedule that starts on it late
-// is still found within a few beats.
+// near the threshold, up to 48 beats (two rings), then every second beat
+// and every fourth after 256: by then the ring has turned over many times,
+// and a reported key's updates lag by at most a few beats. A key that
+// scored nothing last time — most busy keys: a host and a site it uses at
+// random — is rescored every second beat while young, every fourth up to
+// 48 beats and every eighth after that (every sixteenth after 256), so a
+// schedule that starts on it late is still found within a few beats.
 func (b *beacon) due(s *beaconSlot) bool {
 	switch {
 	case int(s.beats) == b.cfg.MinBeats:
 		return true
 	case float64(s.score) >= 0.4*255*b.cfg.Threshold || s.flags&slotReported != 0:
-		return s.beats <= 2*beaconRing || s.beats%2 == 0
+		switch {
+		case s.beats <= 2*beaconRing:
+			return true
+		case s.beats <= 256:
+			return s.beats%2 == 0
+		}
+		return s.beats%4 == 0
 	case s.score > 0:
 		return int(s.beats) <= 2*b.cfg.MinBeats || s.beats%2 == 0
 	case int(s.beats) <= 2*b.cfg.MinBeats:
