@@ -364,16 +364,17 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 		return
 	}
 	c := &d.cfg
-	digits := 0
-	for i := 0; i < len(longest); i++ {
-		// Branch-free: random labels mix digits and letters at random.
-		// (a byte below '0' wraps to 208 and above).
-		digits += int((uint32(longest[i]-'0') - 10) >> 31)
+	var digits int
+	if in.label < c.MinLabelLen {
+		// Short of long: only digits can make it qualify.
+		if digits = countDigits(longest); digits < 2 {
+			return // cannot qualify, whatever its entropy
+		}
+		in.entropy, _ = labelStats(longest)
+	} else {
+		in.entropy, digits = labelStats(longest)
 	}
-	if in.label < c.MinLabelLen && digits < 2 {
-		return // cannot qualify, whatever its entropy
-	}
-	in.entropy, in.nameH = labelEntropy(longest), dnsNameHash(name)
+	in.nameH = dnsNameHash(name)
 	in.hashed = true
 	in.qual = in.label >= c.MinLabelLen && in.entropy >= c.MinEntropy-0.5 ||
 		digits >= 2 && in.entropy >= c.MinEntropy
@@ -420,20 +421,33 @@ func charEntropy(s string) float64 {
 // and eight bytes at a time.
 func dnsNameHash(name string) uint64 { return hashFold(name) }
 
-// labelEntropy returns charEntropy(s). charEntropy adds a term per
-// character, in order, zero for those seen before: the terms are added
-// here in the order of the characters' first occurrences, the same sum
-// (bit for bit) with a chain of additions as long as the distinct
-// characters, and one pass over the label instead of two.
-func labelEntropy(s string) float64 {
-	if len(s) >= len(kLog2k) {
-		s = s[:len(kLog2k)-1] // as charEntropy
+// countDigits counts the ASCII digits in s, branch-free: random labels
+// mix digits and letters at random (a byte below '0' wraps to 208 and
+// above).
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n += int((uint32(s[i]-'0') - 10) >> 31)
+	}
+	return n
+}
+
+// labelStats returns charEntropy(s) and countDigits(s) from one pass over
+// the label. charEntropy adds a term per character, in order, zero for
+// those seen before: the terms are added here in the order of the
+// characters' first occurrences, the same sum (bit for bit) with a chain
+// of additions as long as the distinct characters. The digits are read
+// off the counts.
+func labelStats(s string) (entropy float64, digits int) {
+	t := s
+	if len(t) >= len(kLog2k) {
+		t = t[:len(kLog2k)-1] // as charEntropy
 	}
 	var counts [256]uint8
 	var order [64]uint8
 	m := 0
-	for i := 0; i < len(s); i++ {
-		c := lowerASCII(s[i])
+	for i := 0; i < len(t); i++ {
+		c := lowerASCII(t[i])
 		order[m&63] = c
 		m += b2i(counts[c] == 0)
 		counts[c]++
@@ -442,7 +456,10 @@ func labelEntropy(s string) float64 {
 	for _, c := range order[:m] {
 		sum += kLog2k[counts[c]]
 	}
-	return kLog2[len(s)] - sum/float64(len(s))
+	for _, k := range counts['0' : '9'+1] {
+		digits += int(k)
+	}
+	return kLog2[len(t)] - sum/float64(len(t)), digits + countDigits(s[len(t):])
 }
 
 // kLog2k[k] is k·log2(k), kLog2[k] log2(k).

@@ -326,10 +326,10 @@ func BenchmarkDNSExfilObserve(b *testing.B) {
 	b.ReportMetric(float64(st.Bytes)/float64(max(st.Keys, 1)), "B/key")
 }
 
-// TestLabelEntropyExact checks the one-pass entropy against charEntropy
-// bit for bit: an entropy off by one ulp could move a name across
-// MinEntropy.
-func TestLabelEntropyExact(t *testing.T) {
+// TestLabelStatsExact checks the one-pass entropy against charEntropy bit
+// for bit (an entropy off by one ulp could move a name across MinEntropy)
+// and the digits against a plain count, labels over 63 bytes included.
+func TestLabelStatsExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const alphabet = "0123456789abcdefXYZ.-_"
 	for range 200000 {
@@ -338,8 +338,18 @@ func TestLabelEntropyExact(t *testing.T) {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 		}
 		label := string(b)
-		if e, want := labelEntropy(label), charEntropy(label); e != want {
-			t.Fatalf("labelEntropy(%q) = %v, want %v", label, e, want)
+		wantDigits := 0
+		for _, c := range []byte(label) {
+			if '0' <= c && c <= '9' {
+				wantDigits++
+			}
+		}
+		e, digits := labelStats(label)
+		if want := charEntropy(label); e != want || digits != wantDigits {
+			t.Fatalf("labelStats(%q) = %v, %d; want %v, %d", label, e, digits, want, wantDigits)
+		}
+		if n := countDigits(label); n != wantDigits {
+			t.Fatalf("countDigits(%q) = %d, want %d", label, n, wantDigits)
 		}
 	}
 }
