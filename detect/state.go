@@ -156,16 +156,19 @@ func hashFold(s string) uint64 { return hashWords(s, true) }
 func hashWords(s string, fold bool) uint64 {
 	h := uint64(len(s)) * 0x9e3779b97f4a7c15
 	b := unsafe.Slice(unsafe.StringData(s), len(s))
-	for len(b) > 0 {
+	n := len(b) &^ 7
+	for i := 0; i < n; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		if fold {
+			w = lowerWord(w)
+		}
+		h = (h ^ w) * 0xbf58476d1ce4e5b9
+		h ^= h >> 29
+	}
+	if n < len(b) { // the last, short word, zero-padded
 		var w uint64
-		if len(b) >= 8 {
-			w = binary.LittleEndian.Uint64(b)
-			b = b[8:]
-		} else {
-			for i := len(b) - 1; i >= 0; i-- {
-				w = w<<8 | uint64(b[i])
-			}
-			b = nil
+		for i := len(b) - 1; i >= n; i-- {
+			w = w<<8 | uint64(b[i])
 		}
 		if fold {
 			w = lowerWord(w)

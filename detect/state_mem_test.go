@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -208,6 +209,41 @@ func TestHashFold(t *testing.T) {
 		}
 		if w != uint64(want)*0x0101010101010101 {
 			t.Errorf("lowerWord(%#x...) = %#x", c, w)
+		}
+	}
+}
+
+// TestHashWords holds hashWords to its definition: little-endian words,
+// the last one short and zero-padded, checked against a byte-by-byte
+// reference at every length and alignment.
+func TestHashWords(t *testing.T) {
+	ref := func(s string, fold bool) uint64 {
+		h := uint64(len(s)) * 0x9e3779b97f4a7c15
+		for i := 0; i < len(s); i += 8 {
+			var w uint64
+			for j := min(i+8, len(s)) - 1; j >= i; j-- {
+				w = w<<8 | uint64(s[j])
+			}
+			if fold {
+				w = lowerWord(w)
+			}
+			h = (h ^ w) * 0xbf58476d1ce4e5b9
+			h ^= h >> 29
+		}
+		return splitmixFinal(h)
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	buf := make([]byte, 80)
+	for range 2000 {
+		for i := range buf {
+			buf[i] = byte(rng.IntN(256))
+		}
+		off, n := rng.IntN(16), rng.IntN(64)
+		s := string(buf[off : off+n])
+		for _, fold := range []bool{false, true} {
+			if got, want := hashWords(s, fold), ref(s, fold); got != want {
+				t.Fatalf("hashWords(%q, %v) = %#x, want %#x", s, fold, got, want)
+			}
 		}
 	}
 }
