@@ -397,26 +397,6 @@ func (v *dnsVolume) score() float64 {
 	return clampScore(math.Log2(max(hostQ/(h.base+dnsBaseFloor), 1)) / 5)
 }
 
-// charEntropy is the Shannon entropy of s's bytes, in bits per character
-// (case-insensitive): log2(n) − Σ k·log2(k) / n over the counts k.
-func charEntropy(s string) float64 {
-	if len(s) >= len(kLog2k) {
-		s = s[:len(kLog2k)-1] // labels are at most 63 bytes
-	}
-	var counts [256]uint8
-	for i := 0; i < len(s); i++ {
-		counts[lowerASCII(s[i])]++
-	}
-	var sum float64
-	for i := 0; i < len(s); i++ {
-		c := lowerASCII(s[i])
-		sum += kLog2k[counts[c]]
-		counts[c] = 0
-	}
-	n := float64(len(s))
-	return kLog2[len(s)] - sum/n
-}
-
 // dnsNameHash is the hash of a name in the bitmaps, case-insensitive
 // and eight bytes at a time.
 func dnsNameHash(name string) uint64 { return hashFold(name) }
@@ -432,43 +412,50 @@ func countDigits(s string) int {
 	return n
 }
 
-// labelStats returns charEntropy(s) and countDigits(s) from one pass over
-// the label. charEntropy adds a term per character, in order, zero for
-// those seen before: the terms are added here in the order of the
-// characters' first occurrences, the same sum (bit for bit) with a chain
-// of additions as long as the distinct characters. The digits are read
-// off the counts.
+// labelStats returns the Shannon entropy of a label's bytes, in bits per
+// character (case-insensitive, over its first 63 bytes: a DNS label is at
+// most that long), and the digits in the whole label.
+//
+// The entropy is log2(n) − Σ k·log2(k) / n over the characters' counts k.
+// The sum is kept in fixed point, the k·log2(k) terms rounded to 2⁻⁴⁴ (an
+// error under 10⁻¹¹ bits per character): integer addition does not care
+// about order, so the sum can grow as each character arrives — counting
+// the k-th occurrence of a character adds kLog2kFixed[k] −
+// kLog2kFixed[k−1] — in a single pass and without listing the distinct
+// characters. The digits are read off the counts.
 func labelStats(s string) (entropy float64, digits int) {
 	t := s
-	if len(t) >= len(kLog2k) {
-		t = t[:len(kLog2k)-1] // as charEntropy
+	if len(t) >= len(kLog2) {
+		t = t[:len(kLog2)-1]
 	}
 	var counts [256]uint8
-	var order [64]uint8
-	m := 0
+	var sum uint64
 	for i := 0; i < len(t); i++ {
 		c := lowerASCII(t[i])
-		order[m&63] = c
-		m += b2i(counts[c] == 0)
-		counts[c]++
-	}
-	var sum float64
-	for _, c := range order[:m] {
-		sum += kLog2k[counts[c]]
+		k := counts[c]
+		sum += kLog2kStep[k&63]
+		counts[c] = k + 1
 	}
 	for _, k := range counts['0' : '9'+1] {
 		digits += int(k)
 	}
-	return kLog2[len(t)] - sum/float64(len(t)), digits + countDigits(s[len(t):])
+	return kLog2[len(t)] - float64(sum)/(1<<kLog2kShift)/float64(len(t)), digits + countDigits(s[len(t):])
 }
 
-// kLog2k[k] is k·log2(k), kLog2[k] log2(k).
-var kLog2k, kLog2 = func() (t, l [64]float64) {
-	for k := 1; k < len(t); k++ {
-		t[k] = float64(k) * math.Log2(float64(k))
+// kLog2[k] is log2(k); kLog2kFixed[k] is k·log2(k) × 2⁴⁴, rounded, and
+// kLog2kStep[k] what the (k+1)-th occurrence of a character adds to the
+// sum: kLog2kFixed[k+1] − kLog2kFixed[k].
+const kLog2kShift = 44
+
+var kLog2, kLog2kFixed, kLog2kStep = func() (l [64]float64, f, step [64]uint64) {
+	for k := 1; k < len(l); k++ {
 		l[k] = math.Log2(float64(k))
+		f[k] = uint64(math.Round(float64(k) * math.Log2(float64(k)) * (1 << kLog2kShift)))
 	}
-	return t, l
+	for k := 0; k+1 < len(f); k++ {
+		step[k] = f[k+1] - f[k]
+	}
+	return
 }()
 
 // lowerASCII lowers an ASCII capital, by table: names mix cases at

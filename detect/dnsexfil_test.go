@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -326,10 +327,33 @@ func BenchmarkDNSExfilObserve(b *testing.B) {
 	b.ReportMetric(float64(st.Bytes)/float64(max(st.Keys, 1)), "B/key")
 }
 
-// TestLabelStatsExact checks the one-pass entropy against charEntropy bit
-// for bit (an entropy off by one ulp could move a name across MinEntropy)
-// and the digits against a plain count, labels over 63 bytes included.
+// charEntropy is the definition labelStats computes in one pass: the
+// counts first, then the fixed-point terms of the distinct characters.
+func charEntropy(s string) float64 {
+	if len(s) >= len(kLog2) {
+		s = s[:len(kLog2)-1]
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[lowerASCII(s[i])]++
+	}
+	var sum uint64
+	for _, k := range counts {
+		sum += kLog2kFixed[k]
+	}
+	return kLog2[len(s)] - float64(sum)/(1<<kLog2kShift)/float64(len(s))
+}
+
+// TestLabelStatsExact checks the one-pass entropy against its definition
+// bit for bit (an entropy off by one ulp could move a name across
+// MinEntropy), the definition against the plain floating-point formula
+// within 10⁻⁹, and the digits against a plain count, labels over 63 bytes
+// included. A label that should sit exactly on a threshold (eight
+// characters four times each: 3 bits) does.
 func TestLabelStatsExact(t *testing.T) {
+	if e, _ := labelStats("aaaabbbbccccddddeeeeffffgggghhhh"); e != 3 {
+		t.Fatalf("eight characters four times each: entropy %v, want exactly 3", e)
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const alphabet = "0123456789abcdefXYZ.-_"
 	for range 200000 {
@@ -347,6 +371,20 @@ func TestLabelStatsExact(t *testing.T) {
 		e, digits := labelStats(label)
 		if want := charEntropy(label); e != want || digits != wantDigits {
 			t.Fatalf("labelStats(%q) = %v, %d; want %v, %d", label, e, digits, want, wantDigits)
+		}
+		lt := strings.ToLower(label[:min(len(label), 63)])
+		var counts [256]int
+		for _, c := range []byte(lt) {
+			counts[c]++
+		}
+		var fl float64
+		for _, k := range counts {
+			if k > 0 {
+				fl -= float64(k) / float64(len(lt)) * math.Log2(float64(k)/float64(len(lt)))
+			}
+		}
+		if math.Abs(e-fl) > 1e-9 {
+			t.Fatalf("labelStats(%q) = %v, the plain formula %v", label, e, fl)
 		}
 		if n := countDigits(label); n != wantDigits {
 			t.Fatalf("countDigits(%q) = %d, want %d", label, n, wantDigits)
