@@ -670,7 +670,15 @@ var smallLogSize, mantLogSize = func() (small [64]uint8, mant [32]uint8) {
 	return
 }()
 
-func (s *beaconSlot) at(i int) int { return (int(s.head) + i) % beaconRing }
+// at is the ring position of the i-th kept beat (head and i are both
+// under beaconRing, so one subtraction wraps it, not a division).
+func (s *beaconSlot) at(i int) int {
+	j := int(s.head) + i
+	if j >= beaconRing {
+		j -= beaconRing
+	}
+	return j
+}
 
 func (b *beacon) hasStart(s *beaconSlot, start uint32) bool {
 	for i := 0; i < int(s.n); i++ {
