@@ -254,6 +254,7 @@ func BenchmarkEngine(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 			b.ReportMetric(float64(findings)/float64(b.N)*1e6, "findings/Mrecord")
+			b.ReportMetric(float64(len(s.recs[0])), "records/pass") // for scripts/instr.sh
 		})
 	}
 }
