@@ -506,6 +506,14 @@ func TestDockerfile(t *testing.T) {
 			if err := json.Unmarshal([]byte(s.last("CMD")), &cmd); err != nil || strings.Join(cmd, " ") != "sense -config /etc/flowhound/flowhound.yaml" {
 				t.Errorf("CMD %q: want sense -config /etc/flowhound/flowhound.yaml (%v)", s.last("CMD"), err)
 			}
+			// The health check runs the binary itself (no shell, no curl).
+			hc := s.last("HEALTHCHECK")
+			_, hcCmd, _ := strings.Cut(hc, "CMD ")
+			var hcArgv []string
+			if err := json.Unmarshal([]byte(hcCmd), &hcArgv); err != nil || len(ep) != 1 ||
+				strings.Join(hcArgv, " ") != ep[0]+" healthcheck -q -config /etc/flowhound/flowhound.yaml" {
+				t.Errorf("HEALTHCHECK %q: want CMD [%q, \"healthcheck\", \"-q\", \"-config\", \"/etc/flowhound/flowhound.yaml\"] (%v)", hc, ep, err)
+			}
 			for _, i := range s.instr {
 				if i[0] != "COPY" {
 					continue
@@ -630,6 +638,15 @@ func TestCompose(t *testing.T) {
 	}
 	if len(cfg.Capture.Interfaces) != 1 || cfg.Capture.Interfaces[0].Name != "eth0" {
 		t.Errorf("capture.interfaces = %+v", cfg.Capture.Interfaces)
+	}
+	// The health check asks the sensor's own /healthz, which it serves
+	// only with metrics.listen set.
+	hc := strList(t, get(t, fh, "healthcheck", "test"))
+	if strings.Join(hc, " ") != "CMD /usr/local/bin/flowhound healthcheck -q -config /etc/flowhound/flowhound.yaml" {
+		t.Errorf("flowhound healthcheck test %q", hc)
+	}
+	if cfg.Metrics.Listen == "" {
+		t.Error("compose/flowhound.yaml: metrics.listen is empty, the health check would fail")
 	}
 }
 

@@ -6,7 +6,10 @@
 //	flowhound flows [flags] [file|dir|-]...    capture files to JSON flow records
 //	flowhound replay [flags] [file|dir|-]...   capture files to JSON findings
 //	flowhound synth bench|scenario [flags]    write synthetic captures with ground truth
+//	flowhound sense [flags]                   capture live interfaces, write JSON findings
 //	flowhound eval [DIR...|sweep|real|suite]  score the detectors against ground truth
+//	flowhound check-config FILE               validate a configuration file
+//	flowhound healthcheck -config FILE        ask a running sensor's /healthz
 //	flowhound version
 package main
 
@@ -36,6 +39,7 @@ commands:
   synth bench|scenario    write synthetic captures (benchmark; labelled scenarios with truth.json)
   eval [sweep|real|suite] score detectors on labelled scenarios (DIR...), sweeps, real captures
   check-config FILE       validate a configuration file and print the effective configuration
+  healthcheck -config F   ask a running sensor's /healthz (exit 0 healthy, 1 not); for container health checks
   version                 print the version
 
 Run 'flowhound <command> -h' for the flags of a command.
@@ -78,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdEval(args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "flowhound", version())
 		return nil

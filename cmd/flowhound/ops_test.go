@@ -192,6 +192,21 @@ func TestReplayMetricsReloadProgress(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz while replaying: %s", resp.Status)
 	}
+	// The healthcheck command asks the same sensor, by URL and through a
+	// configuration file naming its metrics address.
+	var hcOut, hcErr bytes.Buffer
+	if err := run([]string{"healthcheck", "-url", healthz}, nil, &hcOut, &hcErr); err != nil || !strings.Contains(hcOut.String(), ": ok, heartbeat") {
+		t.Errorf("healthcheck -url %s: %v\n%s%s", healthz, err, hcOut.String(), hcErr.String())
+	}
+	hcCfg := filepath.Join(dir, "hc.yaml")
+	listen := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/metrics")
+	if err := os.WriteFile(hcCfg, []byte("metrics:\n  listen: "+listen+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hcOut.Reset()
+	if err := run([]string{"healthcheck", "-q", "-config", hcCfg}, nil, &hcOut, &hcErr); err != nil || hcOut.Len() != 0 {
+		t.Errorf("healthcheck -q -config (listen %s): %v, printed %q\n%s", listen, err, hcOut.String(), hcErr.String())
+	}
 
 	// A broken file: the running configuration stays, the error names the
 	// file and line, and the failure is counted.
