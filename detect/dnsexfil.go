@@ -366,7 +366,7 @@ func (d *DNSExfil) nameInfo(in *dnsNameInfo, name string, src, resolver netip.Ad
 	c := &d.cfg
 	var digits int
 	if in.label < c.MinLabelLen {
-		// Short of long: only digits can make it qualify.
+		// Not a long label: only digits can make it qualify.
 		if digits = countDigits(longest); digits < 2 {
 			return // cannot qualify, whatever its entropy
 		}
