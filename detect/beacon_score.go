@@ -202,12 +202,22 @@ func gapStats(gaps []float64, sc *beatScratch, st *beatStats) {
 	st.period = p
 	r := sc.r[:n]
 	periods, short := 0.0, 0
-	for i, x := range gaps {
-		k := foldK(x, p)
-		periods += k
-		r[i] = math.Abs(x-k*p) / (p * math.Sqrt(k))
-		if x < 0.4*p {
-			short++
+	if longest/p < 1.5 {
+		// Every gap is one period (k = 1): the same values without the
+		// fold, the square root and a division per gap.
+		for i, x := range gaps {
+			r[i] = math.Abs(x-p) / p
+			short += b2i(x < 0.4*p)
+		}
+		periods = float64(n)
+	} else {
+		for i, x := range gaps {
+			k := foldK(x, p)
+			periods += k
+			r[i] = math.Abs(x-k*p) / (p * math.Sqrt(k))
+			if x < 0.4*p {
+				short++
+			}
 		}
 	}
 	st.jitter = medianOf(r)

@@ -166,3 +166,116 @@ func TestParseAnswerAddr(t *testing.T) {
 		}
 	}
 }
+
+// gapStatsRef is gapStats before its one-period fast path, kept as the
+// oracle TestGapStatsMatchesRef holds it to.
+func gapStatsRef(gaps []float64, sc *beatScratch, st *beatStats) {
+	n := len(gaps)
+	st.gaps = n
+	if n == 0 {
+		return
+	}
+	g := sc.g[:n]
+	copy(g, gaps)
+	st.median = medianOf(g)
+	p := st.median
+	// A cheap screen first: a schedule puts most gaps within ±50 % of
+	// the median gap (all of them up to ±50 % jitter, but for missed
+	// beats); random arrivals put a third there. Keys that fail it are not
+	// worth the folding.
+	core, longest := 0, 0.0
+	for _, x := range gaps {
+		if x >= 0.5*p && x <= 1.5*p {
+			core++
+		}
+		longest = max(longest, x)
+	}
+	if float64(core) < beaconMinCore*float64(n) {
+		st.period, st.x, st.screened = p, math.Inf(1), true
+		return
+	}
+	f := sc.f[:n]
+	for range 2 {
+		if p <= 0 {
+			break
+		}
+		if longest/p < 1.5 {
+			// No gap spans two periods, so folding leaves every gap as
+			// it is and their median is the median gap (no missed beats,
+			// the common case, costs no selection).
+			p = st.median
+			continue
+		}
+		for i, x := range gaps {
+			f[i] = x / foldK(x, p)
+		}
+		q := medianOf(f)
+		if q == p {
+			break // a second round would fold alike
+		}
+		p = q
+	}
+	if p <= 0 {
+		st.period, st.x = 0, math.Inf(1)
+		return
+	}
+	st.period = p
+	r := sc.r[:n]
+	periods, short := 0.0, 0
+	for i, x := range gaps {
+		k := foldK(x, p)
+		periods += k
+		r[i] = math.Abs(x-k*p) / (p * math.Sqrt(k))
+		if x < 0.4*p {
+			short++
+		}
+	}
+	st.jitter = medianOf(r)
+	st.short = float64(short) / float64(n)
+	st.coverage = float64(n) / periods
+	st.x = st.jitter + st.short + (1-st.coverage)/2
+}
+
+// TestGapStatsMatchesRef: schedules with and without jitter and missed
+// beats, and random arrivals, give the same statistics bit for bit.
+func TestGapStatsMatchesRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	var sc beatScratch
+	fastPaths := 0
+	for trial := range 20000 {
+		n := 2 + rng.IntN(beaconRing-2)
+		gaps := make([]float64, n)
+		period := float64(1 + rng.IntN(36000))
+		jitter := []float64{0, 0.1, 0.3, 0.5, 0.9}[rng.IntN(5)]
+		missed := []float64{0, 0, 0.2}[rng.IntN(3)]
+		random := rng.IntN(4) == 0
+		for i := range gaps {
+			var g float64
+			if random {
+				g = rng.ExpFloat64() * period
+			} else {
+				g = period * (1 + jitter*(2*rng.Float64()-1))
+				for rng.Float64() < missed {
+					g += period * (1 + jitter*(2*rng.Float64()-1))
+				}
+			}
+			gaps[i] = math.Round(g*10) / 10 // deciseconds, as the ring keeps them
+		}
+		var got, want beatStats
+		orig := slices.Clone(gaps)
+		gapStats(gaps, &sc, &got)
+		gapStatsRef(gaps, &sc, &want)
+		if !slices.Equal(gaps, orig) {
+			t.Fatalf("trial %d: gapStats changed its input", trial)
+		}
+		if got != want {
+			t.Fatalf("trial %d, gaps %v:\n got %+v\nwant %+v", trial, gaps, got, want)
+		}
+		if !got.screened && got.period > 0 && slices.Max(gaps)/got.period < 1.5 {
+			fastPaths++
+		}
+	}
+	if fastPaths < 1000 {
+		t.Fatalf("only %d trials took the one-period path", fastPaths)
+	}
+}
