@@ -167,77 +167,9 @@ func TestParseAnswerAddr(t *testing.T) {
 	}
 }
 
-// gapStatsRef is gapStats before its one-period fast path, kept as the
-// oracle TestGapStatsMatchesRef holds it to.
-func gapStatsRef(gaps []float64, sc *beatScratch, st *beatStats) {
-	n := len(gaps)
-	st.gaps = n
-	if n == 0 {
-		return
-	}
-	g := sc.g[:n]
-	copy(g, gaps)
-	st.median = medianOf(g)
-	p := st.median
-	// A cheap screen first: a schedule puts most gaps within ±50 % of
-	// the median gap (all of them up to ±50 % jitter, but for missed
-	// beats); random arrivals put a third there. Keys that fail it are not
-	// worth the folding.
-	core, longest := 0, 0.0
-	for _, x := range gaps {
-		if x >= 0.5*p && x <= 1.5*p {
-			core++
-		}
-		longest = max(longest, x)
-	}
-	if float64(core) < beaconMinCore*float64(n) {
-		st.period, st.x, st.screened = p, math.Inf(1), true
-		return
-	}
-	f := sc.f[:n]
-	for range 2 {
-		if p <= 0 {
-			break
-		}
-		if longest/p < 1.5 {
-			// No gap spans two periods, so folding leaves every gap as
-			// it is and their median is the median gap (no missed beats,
-			// the common case, costs no selection).
-			p = st.median
-			continue
-		}
-		for i, x := range gaps {
-			f[i] = x / foldK(x, p)
-		}
-		q := medianOf(f)
-		if q == p {
-			break // a second round would fold alike
-		}
-		p = q
-	}
-	if p <= 0 {
-		st.period, st.x = 0, math.Inf(1)
-		return
-	}
-	st.period = p
-	r := sc.r[:n]
-	periods, short := 0.0, 0
-	for i, x := range gaps {
-		k := foldK(x, p)
-		periods += k
-		r[i] = math.Abs(x-k*p) / (p * math.Sqrt(k))
-		if x < 0.4*p {
-			short++
-		}
-	}
-	st.jitter = medianOf(r)
-	st.short = float64(short) / float64(n)
-	st.coverage = float64(n) / periods
-	st.x = st.jitter + st.short + (1-st.coverage)/2
-}
-
 // TestGapStatsMatchesRef: schedules with and without jitter and missed
-// beats, and random arrivals, give the same statistics bit for bit.
+// beats, and random arrivals, give the statistics of refGapStats bit for
+// bit, the one-period path (no gap spans two periods) included.
 func TestGapStatsMatchesRef(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	var sc beatScratch
@@ -264,7 +196,7 @@ func TestGapStatsMatchesRef(t *testing.T) {
 		var got, want beatStats
 		orig := slices.Clone(gaps)
 		gapStats(gaps, &sc, &got)
-		gapStatsRef(gaps, &sc, &want)
+		refGapStats(gaps, &want)
 		if !slices.Equal(gaps, orig) {
 			t.Fatalf("trial %d: gapStats changed its input", trial)
 		}
